@@ -1,0 +1,24 @@
+# `make demo` and `make test` set everything up on a fresh machine, then run.
+# Setup installs through constraints.txt, which pins torch to the CPU wheel here.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench lint
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/recgym demo
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/env_throughput.py
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check recgym simulators policies scenarios tests benchmarks

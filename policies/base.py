@@ -1,0 +1,67 @@
+"""The Policy protocol and the score-then-slate helper that baselines share."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from recgym.core.response import Response
+from recgym.core.slate import top_k_slate
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Chooses slates for a batch of users and, if it learns online, learns from responses.
+
+    ``act`` takes the env's observation dict of [B, ...] tensors and returns positions
+    [B, K]; ``update`` receives what that slate produced. Stateless policies implement
+    ``update`` as a no-op and an empty ``state_dict``.
+    """
+
+    slate_size: int
+
+    def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor: ...
+
+    def update(self, observation: dict[str, torch.Tensor], slate: torch.Tensor, response: Response) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class ScoringPolicy:
+    """Base for policies that score every candidate and show the top K, ties broken at random.
+
+    The tie-break noise comes from a seeded generator on the observation's device, so a
+    seeded policy is reproducible and, without information, ranks uniformly at random.
+    """
+
+    tie_break_scale = 1e-6
+
+    def __init__(self, slate_size: int, seed: int = 0) -> None:
+        self.slate_size = slate_size
+        self.seed = seed
+        self._generators: dict[torch.device, torch.Generator] = {}
+
+    def _noise(self, like: torch.Tensor) -> torch.Tensor:
+        if like.device not in self._generators:
+            self._generators[like.device] = torch.Generator(device=like.device).manual_seed(self.seed)
+        return torch.rand(like.shape, generator=self._generators[like.device], device=like.device)
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Score of each candidate for each user, [B, C]."""
+        raise NotImplementedError
+
+    def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
+        scores = self.scores(observation)
+        return top_k_slate(scores + self.tie_break_scale * self._noise(scores), self.slate_size)
+
+    def update(self, observation: dict[str, torch.Tensor], slate: torch.Tensor, response: Response) -> None:
+        """Stateless by default."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to load for a stateless policy."""

@@ -1,0 +1,70 @@
+"""Baselines every learned policy must beat: random, most popular, myopic greedy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from policies.base import ScoringPolicy
+from recgym.core.response import Response
+from recgym.errors import ConfigError
+
+
+class RandomPolicy(ScoringPolicy):
+    """K distinct candidates uniformly at random."""
+
+    tie_break_scale = 1.0
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.zeros_like(observation["candidate_features"][..., 0])
+
+
+class MostPopularPolicy(ScoringPolicy):
+    """Candidates ranked by how often the whole population has clicked them so far.
+
+    Popularity is learned online from responses (``update``), as a production
+    most-popular ranker counts interactions; it starts knowing nothing.
+    """
+
+    def __init__(self, num_items: int, slate_size: int, seed: int = 0) -> None:
+        if num_items <= 0:
+            raise ConfigError(f"num_items must be positive; got {num_items}.")
+        super().__init__(slate_size, seed)
+        self.num_items = num_items
+        self.click_counts = torch.zeros(num_items)
+
+    def _counts_on(self, device: torch.device) -> torch.Tensor:
+        if self.click_counts.device != device:
+            self.click_counts = self.click_counts.to(device)
+        return self.click_counts
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        candidate_ids = observation["candidate_ids"]
+        return self._counts_on(candidate_ids.device)[candidate_ids]
+
+    def update(self, observation: dict[str, torch.Tensor], slate: torch.Tensor, response: Response) -> None:
+        shown = observation["candidate_ids"].gather(1, slate)
+        counts = self._counts_on(shown.device)
+        counts.index_add_(0, shown.reshape(-1), response.clicked.reshape(-1).to(counts.dtype))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"click_counts": self.click_counts.cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.click_counts = state["click_counts"].clone()
+
+
+class MyopicGreedyPolicy(ScoringPolicy):
+    """Candidates ranked by similarity to what the user watched recently.
+
+    The user profile is the watch-time-weighted mean of the features of recently clicked
+    items in the visible history; each candidate scores its dot product with it. Myopic by
+    design: it exploits revealed taste and never plans for the session's future.
+    """
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        weights = observation["history_watch_time"] * observation["history_clicked"]
+        profile = (observation["history_features"] * weights.unsqueeze(-1)).sum(dim=1)
+        profile = profile / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
+        return torch.einsum("bcf,bf->bc", observation["candidate_features"], profile)

@@ -1,0 +1,82 @@
+"""Counter-based per-user random streams.
+
+Each user carries a 32-bit key (held in an int64 tensor); every random number is a hash
+of (key, position). A user's draws therefore depend only on its own key, never on how
+many other users share the batch or on the device: a batch of N users replays exactly
+as N single-user runs, on CPU and GPU alike. This replaces a shared ``torch.Generator``,
+whose draws interleave across users and differ between devices.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_MASK32 = 0xFFFFFFFF
+_GOLDEN = 0x9E3779B9
+
+
+def _mul32(x: torch.Tensor, constant: int) -> torch.Tensor:
+    """(x * constant) mod 2**32 for x in [0, 2**32), without int64 overflow."""
+    high = ((x * (constant >> 16)) & 0xFFFF) << 16
+    return (high + x * (constant & 0xFFFF)) & _MASK32
+
+
+def mix32(x: torch.Tensor) -> torch.Tensor:
+    """Wellons' lowbias32 integer hash: a bijection on [0, 2**32) with strong avalanche."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _mix32_int(x: int) -> int:
+    """The same hash on a Python int, for folding constants in without a tensor op."""
+    x &= _MASK32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & _MASK32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & _MASK32
+    return x ^ (x >> 16)
+
+
+def keys_from_seeds(seeds: torch.Tensor) -> torch.Tensor:
+    """Per-user keys [B] from integer seeds [B] (any int64 values)."""
+    seeds = seeds.to(torch.int64)
+    low = seeds & _MASK32
+    high = (seeds >> 32) & _MASK32
+    return mix32(mix32(low) ^ mix32(high ^ _GOLDEN))
+
+
+def fold_in(keys: torch.Tensor, data: int) -> torch.Tensor:
+    """A new independent key per user, derived from ``keys`` and a small integer tag."""
+    return mix32(keys ^ _mix32_int(data * _GOLDEN + 1))
+
+
+def random_bits(keys: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Uniform 32-bit integers [B, *shape], one independent stream per user."""
+    count = 1
+    for size in shape:
+        count *= size
+    offsets = (torch.arange(count, device=keys.device, dtype=torch.int64) * _GOLDEN) & _MASK32
+    bits = mix32(keys.unsqueeze(-1) ^ offsets)
+    return bits.view(keys.shape[0], *shape)
+
+
+def uniform(keys: torch.Tensor, shape: tuple[int, ...] = ()) -> torch.Tensor:
+    """Uniform floats in [0, 1), float32 [B, *shape], with 24 bits of resolution."""
+    bits = random_bits(keys, shape if shape else (1,))
+    values = (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))
+    return values if shape else values.squeeze(-1)
+
+
+def normal(keys: torch.Tensor, shape: tuple[int, ...] = ()) -> torch.Tensor:
+    """Standard normal floats [B, *shape] by Box-Muller from two uniform streams."""
+    radius_u = 1.0 - uniform(fold_in(keys, 1), shape)  # (0, 1], so log is finite
+    angle_u = uniform(fold_in(keys, 2), shape)
+    return torch.sqrt(-2.0 * torch.log(radius_u)) * torch.cos(2.0 * torch.pi * angle_u)
+
+
+def randint(keys: torch.Tensor, high: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Uniform integers in [0, high), int64 [B, *shape] (bias below 2**-32 * high)."""
+    return (random_bits(keys, shape) * high) >> 32

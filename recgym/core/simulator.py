@@ -1,0 +1,121 @@
+"""The user-simulator protocol and its parameter container.
+
+Simulators are functional, like gymnax: all per-user state lives in a ``TensorState``
+that ``reset`` creates and ``step`` returns anew, randomness comes from per-user keys
+handed in, and population-level parameters live apart in ``SimParams``. The env owns
+the loop, the candidates, the history and autoreset; a simulator only says how users
+behave.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, Self, TypeVar
+
+import torch
+
+from recgym.core.catalog import Catalog
+from recgym.core.response import Response
+from recgym.core.state import TensorState
+from recgym.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    """Shape and bounds of one user-visible observation entry, per user."""
+
+    shape: tuple[int, ...]
+    low: float = float("-inf")
+    high: float = float("inf")
+
+
+@dataclasses.dataclass(frozen=True)
+class SimParams:
+    """Base for simulator parameters: each field a float, or a per-user tensor [B].
+
+    Per-user tensors let one batch hold a mixed population; ``take`` selects the rows of
+    the users being reset, so autoreset of a sub-batch sees the right parameters.
+    """
+
+    def take(self, users: torch.Tensor | None) -> Self:
+        """The parameters of ``users`` (row indices), or all of them when None."""
+        if users is None:
+            return self
+        changes = {
+            field.name: getattr(self, field.name).index_select(0, users)
+            for field in dataclasses.fields(self)
+            if isinstance(getattr(self, field.name), torch.Tensor)
+        }
+        return dataclasses.replace(self, **changes)
+
+    def to(self, device: torch.device | str) -> Self:
+        """The same parameters with per-user tensors on ``device`` as float32."""
+        changes = {
+            field.name: value.to(device=device, dtype=torch.float32)
+            for field in dataclasses.fields(self)
+            if isinstance(value := getattr(self, field.name), torch.Tensor)
+        }
+        return dataclasses.replace(self, **changes)
+
+    def check_num_users(self, num_users: int) -> None:
+        """Raise ConfigError unless every per-user tensor has exactly ``num_users`` rows."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, torch.Tensor) and tuple(value.shape) != (num_users,):
+                raise ConfigError(
+                    f"{type(self).__name__}.{field.name} is a tensor of shape {tuple(value.shape)}; "
+                    f"per-user parameters must have shape ({num_users},), one value per user."
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Parameters as plain values (per-user tensors as lists), for logs and reports."""
+        return {
+            field.name: (value.tolist() if isinstance(value := getattr(self, field.name), torch.Tensor) else value)
+            for field in dataclasses.fields(self)
+        }
+
+
+StateT = TypeVar("StateT", bound=TensorState)
+
+
+class UserSimulator(Protocol[StateT]):
+    """How a population of users reacts to slates. All tensors are [B, ...] on one device."""
+
+    catalog: Catalog
+    params: SimParams
+
+    def reset(self, keys: torch.Tensor, users: torch.Tensor | None = None) -> StateT:
+        """Fresh users, one per key [n]; ``users`` are their rows in the batch (for per-user params)."""
+        ...
+
+    def step(self, state: StateT, slate_items: torch.Tensor, keys: torch.Tensor) -> tuple[StateT, Response]:
+        """Show each user the items ``slate_items [B, K]``; return their new state and response."""
+        ...
+
+    def terminated(self, state: StateT) -> torch.Tensor:
+        """Which users' episodes have ended, bool [B]."""
+        ...
+
+    def observe(self, state: StateT) -> dict[str, torch.Tensor]:
+        """User features a recommender may see, each [B, ...]; hidden state stays out."""
+        ...
+
+    def observation_spec(self) -> dict[str, FeatureSpec]:
+        """Per-user shape and bounds of each entry ``observe`` returns."""
+        ...
+
+    def item_features(self, items: torch.Tensor) -> torch.Tensor:
+        """Visible features [..., F] of item ids [...]."""
+        ...
+
+    def item_feature_spec(self) -> FeatureSpec:
+        """Shape (F,) and bounds of one item's visible features."""
+        ...
+
+    def expected_reward(self, state: StateT, items: torch.Tensor) -> torch.Tensor:
+        """Oracle: each candidate's true expected reward when shown alone, [B, C]."""
+        ...
+
+    def to(self, device: torch.device | str) -> Self:
+        """The same simulator with its catalog and parameters on ``device``."""
+        ...

@@ -1,0 +1,91 @@
+"""Slates: which of its candidates each user is shown, as positions [B, K].
+
+A slate is a plain ``LongTensor [B, K]`` of positions into each user's candidate list
+(the gymnasium action), so there is no wrapper object on the hot path. These helpers
+validate, repair and build slates in batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import numpy as np
+import torch
+
+from recgym.core.candidates import duplicate_mask
+from recgym.errors import InvalidSlateError
+
+Slate: TypeAlias = torch.Tensor
+"""Positions into each user's candidates, int64 [B, K], distinct within a row."""
+
+_MAX_NAMED_USERS = 8
+
+
+def _name_users(bad_rows: torch.Tensor) -> str:
+    users = bad_rows.nonzero().squeeze(1).tolist()
+    shown = ", ".join(str(user) for user in users[:_MAX_NAMED_USERS])
+    more = f" and {len(users) - _MAX_NAMED_USERS} more" if len(users) > _MAX_NAMED_USERS else ""
+    return f"user(s) {shown}{more}"
+
+
+def as_slate_tensor(action: Any, device: torch.device) -> torch.Tensor:
+    """The action as an int64 tensor on ``device``, or InvalidSlateError if it is not integer."""
+    if isinstance(action, np.ndarray):
+        action = torch.from_numpy(action)
+    elif not isinstance(action, torch.Tensor):
+        try:
+            action = torch.as_tensor(np.asarray(action))
+        except (TypeError, ValueError) as error:
+            raise InvalidSlateError(f"A slate must be an integer array [B, K]; got {type(action).__name__}.") from error
+    if action.dtype.is_floating_point or action.dtype == torch.bool or action.is_complex():
+        raise InvalidSlateError(
+            f"A slate must hold integer candidate positions; got dtype {action.dtype}. "
+            "Cast with .long(), or use the ScoreToSlate wrapper to act with candidate scores."
+        )
+    return action.to(device=device, dtype=torch.int64)
+
+
+def validate_slate(slate: torch.Tensor, num_users: int, num_candidates: int, slate_size: int) -> torch.Tensor:
+    """Check shape, range and distinctness; raise InvalidSlateError naming the bad users."""
+    if tuple(slate.shape) != (num_users, slate_size):
+        raise InvalidSlateError(
+            f"Expected a slate of shape ({num_users}, {slate_size}) [users, slate_size]; got {tuple(slate.shape)}."
+        )
+    out_of_range = ((slate < 0) | (slate >= num_candidates)).any(dim=1)
+    if bool(out_of_range.any()):
+        raise InvalidSlateError(
+            f"Slate positions must be in [0, {num_candidates}); out of range for {_name_users(out_of_range)}."
+        )
+    repeated = duplicate_mask(slate).any(dim=1)
+    if bool(repeated.any()):
+        raise InvalidSlateError(
+            f"A slate may not show a candidate twice; duplicates for {_name_users(repeated)}. "
+            "Use recgym.core.slate.repair_duplicates or top-K of scores to build distinct slates."
+        )
+    return slate
+
+
+def repair_duplicates(slate: torch.Tensor, num_candidates: int) -> torch.Tensor:
+    """Replace each repeated position by the lowest unused candidate, keeping first occurrences.
+
+    For policies that sample slate positions independently (SB3 on MultiDiscrete), so a
+    collision costs one deterministic substitution instead of an exception.
+    """
+    repeated = duplicate_mask(slate)
+    used = torch.zeros(slate.shape[0], num_candidates, dtype=torch.bool, device=slate.device)
+    used.scatter_(1, torch.where(repeated, slate[:, :1], slate), True)
+    # Unused candidates in ascending order come first after a stable sort on the used flag.
+    unused_in_order = torch.sort(used.to(torch.int8), dim=1, stable=True).indices
+    fill_rank = (torch.cumsum(repeated.to(torch.int64), dim=1) - 1).clamp_min(0)
+    replacement = unused_in_order.gather(1, fill_rank)
+    return torch.where(repeated, replacement, slate)
+
+
+def top_k_slate(scores: torch.Tensor, slate_size: int) -> torch.Tensor:
+    """The ``slate_size`` highest-scoring candidates per user [B, K], best first."""
+    return torch.topk(scores, slate_size, dim=-1).indices
+
+
+def slate_items(candidates: torch.Tensor, slate: torch.Tensor) -> torch.Tensor:
+    """Item ids [B, K] shown by ``slate`` given each user's candidate ids [B, C]."""
+    return candidates.gather(1, slate)

@@ -1,0 +1,40 @@
+"""Env ids: one ``register`` call makes a simulator available to gym.make and gym.make_vec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+NAMESPACE = "recgym"
+
+
+def register(id: str, simulator: str, max_episode_steps: int | None = None, **default_kwargs: Any) -> None:
+    """Register ``id`` (e.g. 'recgym/InterestEvolution-v0') for a simulator factory entry point.
+
+    ``simulator`` is a string 'package.module:function' returning a ``UserSimulator``; it is
+    imported only when the env is made. ``default_kwargs`` are defaults for the env and the
+    simulator factory, which ``gym.make(id, **kwargs)`` can override.
+    """
+    gym.register(
+        id=id,
+        entry_point="recgym.envs.factory:make_env",
+        vector_entry_point="recgym.envs.factory:make_vector_env",
+        max_episode_steps=max_episode_steps,
+        kwargs={"simulator": simulator, **default_kwargs},
+    )
+
+
+def registered_ids() -> list[str]:
+    """All env ids in recgym's namespace, sorted."""
+    return sorted(env_id for env_id in gym.registry if env_id.startswith(f"{NAMESPACE}/"))
+
+
+def register_builtin_envs() -> None:
+    """The envs that ship with recgym; idempotent."""
+    if "recgym/InterestEvolution-v0" not in gym.registry:
+        register(
+            "recgym/InterestEvolution-v0",
+            simulator="simulators.interest_evolution:make_simulator",
+            max_episode_steps=500,
+        )

@@ -1,0 +1,19 @@
+"""Typed errors: every failure a user can cause names the bad value and the fix."""
+
+from __future__ import annotations
+
+
+class RecGymError(Exception):
+    """Base class of every error recgym raises on purpose."""
+
+
+class ConfigError(RecGymError, ValueError):
+    """A constructor argument, parameter or option is invalid."""
+
+
+class InvalidSlateError(RecGymError, ValueError):
+    """An action is not a valid slate (shape, dtype, range or duplicates)."""
+
+
+class DeviceError(RecGymError, RuntimeError):
+    """The requested torch device is not available on this machine."""

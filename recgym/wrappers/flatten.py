@@ -1,0 +1,75 @@
+"""Flat observations: the Dict observation concatenated into one float vector, for MLP policies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import VectorObservationWrapper
+from gymnasium.vector.utils import batch_space
+
+from recgym.errors import ConfigError
+
+DEFAULT_EXCLUDED = ("candidate_ids",)
+"""Item ids are categorical: concatenated as floats they would only mislead an MLP."""
+
+
+def flat_space(observation_space: spaces.Dict, keys: Sequence[str]) -> spaces.Box:
+    """A Box holding ``keys`` of ``observation_space`` flattened and concatenated, in order."""
+    missing = [key for key in keys if key not in observation_space.spaces]
+    if missing:
+        raise ConfigError(f"Observation keys {missing} not in {sorted(observation_space.spaces)}.")
+    lows = [np.broadcast_to(observation_space[key].low, observation_space[key].shape).ravel() for key in keys]
+    highs = [np.broadcast_to(observation_space[key].high, observation_space[key].shape).ravel() for key in keys]
+    return spaces.Box(
+        low=np.concatenate(lows).astype(np.float32), high=np.concatenate(highs).astype(np.float32), dtype=np.float32
+    )
+
+
+def flat_keys(observation_space: spaces.Dict, keys: Sequence[str] | None) -> list[str]:
+    """The keys to flatten: those given, or every key but the categorical ones."""
+    return list(keys) if keys is not None else [key for key in observation_space.spaces if key not in DEFAULT_EXCLUDED]
+
+
+def flatten_observation(observation: dict[str, Any], keys: Sequence[str], batched: bool) -> Any:
+    """Concatenate ``keys`` of a (batched or single) observation along the last axis."""
+    lead = 1 if batched else 0
+    parts = [observation[key].reshape(*observation[key].shape[:lead], -1) for key in keys]
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat([part.to(torch.float32) for part in parts], dim=-1)
+    return np.concatenate([part.astype(np.float32) for part in parts], axis=-1)
+
+
+class FlattenObservation(gym.ObservationWrapper):
+    """Single-env flat observation (for SB3 ``MlpPolicy``); ``keys`` picks and orders the entries."""
+
+    def __init__(self, env: gym.Env, keys: Sequence[str] | None = None) -> None:
+        super().__init__(env)
+        self.keys = flat_keys(env.observation_space, keys)
+        self.observation_space = flat_space(env.observation_space, self.keys)
+
+    def observation(self, observation: dict[str, Any]) -> Any:
+        return flatten_observation(observation, self.keys, batched=False)
+
+
+class FlattenVectorObservation(VectorObservationWrapper):
+    """Batched flat observation [B, D] for a ``RecVectorEnv`` (torch or numpy)."""
+
+    def __init__(self, env: gym.vector.VectorEnv, keys: Sequence[str] | None = None) -> None:
+        super().__init__(env)
+        self.keys = flat_keys(env.single_observation_space, keys)
+        self.single_observation_space = flat_space(env.single_observation_space, self.keys)
+        self.observation_space = batch_space(self.single_observation_space, env.num_envs)
+
+    def observations(self, observations: dict[str, Any]) -> Any:
+        return flatten_observation(observations, self.keys, batched=True)
+
+    def step(self, actions: Any) -> Any:
+        observation, reward, terminated, truncated, info = super().step(actions)
+        if "final_obs" in info:
+            info = {**info, "final_obs": self.observations(info["final_obs"])}
+        return observation, reward, terminated, truncated, info

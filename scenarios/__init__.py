@@ -1,0 +1,1 @@
+"""Named, versioned experiment definitions (scenario files and their typed loader)."""

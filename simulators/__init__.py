@@ -1,0 +1,1 @@
+"""User simulators: one module per user model, each registering its env ids with recgym."""

@@ -1,0 +1,248 @@
+"""RecSim's interest-evolution user, batched on torch.
+
+Each user has latent interests u in [-1, 1]^T over T topics and a time budget. Shown a
+slate, the user picks one item or none by a conditional-logit choice on u[topic];
+watching spends budget, and good items give some back; consuming a topic drifts the
+interest in it (towards +1 or -1, more likely the way it already leans). The session
+ends when the budget runs out. Defaults reproduce RecSim's
+``recsim/environments/interest_evolution.py``; the differences are listed in
+docs/simulators.md and in ``InterestEvolutionParams``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, Self
+
+import torch
+
+from recgym.core import random
+from recgym.core.catalog import Catalog
+from recgym.core.choice import ChoiceModel, MultinomialLogit, MultinomialProportional, sample_choice
+from recgym.core.response import Response
+from recgym.core.simulator import FeatureSpec, SimParams
+from recgym.core.state import TensorState
+from recgym.errors import ConfigError
+
+ParamLike = float | torch.Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class InterestEvolutionParams(SimParams):
+    """User-model parameters; each a float or a per-user tensor [B]. Defaults are RecSim's."""
+
+    initial_budget: ParamLike = 200.0
+    """Minutes each session starts with (RecSim time_budget)."""
+    no_click_penalty: ParamLike = 0.5
+    """Budget lost on a step without a click (RecSim step_penalty)."""
+    no_click_mass: ParamLike = 1.0
+    """No-click score: for the proportional choice, v_0 = no_click_mass - min_normalizer."""
+    min_normalizer: ParamLike = -1.0
+    """Offset that makes proportional attractiveness u[topic] - min_normalizer non-negative."""
+    logit_temperature: ParamLike = 1.0
+    """Softmax temperature when the choice model is 'logit'."""
+    budget_bonus: ParamLike = 0.9 / 3.4
+    """Share of watch time given back per unit of received utility (RecSim user_update_alpha)."""
+    user_quality_factor: ParamLike = 0.0
+    """Weight of the user's interest in received utility."""
+    document_quality_factor: ParamLike = 1.0
+    """Weight of item quality in received utility."""
+    drift_x0: ParamLike = 1.0
+    """Interest at which the drift step reaches zero."""
+    drift_y0: ParamLike = 0.3
+    """Largest drift step, at interest 0."""
+    watch_base: ParamLike = 1.0
+    """Fraction of an item watched before interest and quality effects; 1.0 is RecSim (whole item)."""
+    watch_interest_weight: ParamLike = 0.0
+    """Added watched fraction per unit of interest (0 in RecSim)."""
+    watch_quality_weight: ParamLike = 0.0
+    """Added watched fraction per unit of quality (0 in RecSim)."""
+
+    def check(self) -> None:
+        """Reject values that make the model meaningless, naming the field."""
+        for name in ("initial_budget", "logit_temperature", "drift_x0"):
+            if _min(getattr(self, name)) <= 0:
+                raise ConfigError(f"InterestEvolutionParams.{name} must be positive; got {getattr(self, name)}.")
+        for name in ("no_click_penalty", "budget_bonus", "drift_y0"):
+            if _min(getattr(self, name)) < 0:
+                raise ConfigError(f"InterestEvolutionParams.{name} must be >= 0; got {getattr(self, name)}.")
+        if _min(self.no_click_mass - self.min_normalizer) <= 0:
+            raise ConfigError(
+                "InterestEvolutionParams.no_click_mass must exceed min_normalizer so that not clicking "
+                f"is possible; got no_click_mass={self.no_click_mass}, min_normalizer={self.min_normalizer}."
+            )
+
+
+def _min(value: ParamLike) -> float:
+    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class InterestEvolutionState(TensorState):
+    """Hidden per-user state."""
+
+    interests: torch.Tensor
+    """Latent topic interests in [-1, 1], float [B, T]."""
+    budget: torch.Tensor
+    """Minutes left in the session, float [B]."""
+
+
+class InterestEvolutionUser:
+    """The batched interest-evolution user model over a ``Catalog``.
+
+    Args:
+        catalog: items; their topic drives choice and drift, their one-hot feature is visible.
+        params: ``InterestEvolutionParams``.
+        choice_model: 'proportional' (RecSim's MultinomialProportionalChoiceModel) or
+            'logit' (softmax of interests with a no-click logit).
+        observe_interests: expose the true interests to the policy, as RecSim does
+            (off by default: a recommender cannot read minds).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        params: InterestEvolutionParams | None = None,
+        choice_model: Literal["proportional", "logit"] = "proportional",
+        observe_interests: bool = False,
+    ) -> None:
+        if choice_model not in ("proportional", "logit"):
+            raise ConfigError(f"choice_model must be 'proportional' or 'logit'; got {choice_model!r}.")
+        self.catalog = catalog
+        self.params = params or InterestEvolutionParams()
+        self.params.check()
+        self.choice_model_name = choice_model
+        self.observe_interests = observe_interests
+
+    # -- construction helpers -------------------------------------------------------------
+    def to(self, device: torch.device | str) -> Self:
+        return type(self)(self.catalog.to(device), self.params.to(device), self.choice_model_name, self.observe_interests)
+
+    def _choice_model(self, params: InterestEvolutionParams) -> ChoiceModel:
+        if self.choice_model_name == "logit":
+            return MultinomialLogit(no_click_score=params.no_click_mass, temperature=params.logit_temperature)
+        return MultinomialProportional(no_click_mass=params.no_click_mass, min_normalizer=params.min_normalizer)
+
+    # -- protocol ----------------------------------------------------------------------------
+    def reset(self, keys: torch.Tensor, users: torch.Tensor | None = None) -> InterestEvolutionState:
+        """Interests ~ Uniform(-1, 1)^T and a full budget, as RecSim's UtilityModelUserSampler."""
+        params = self.params.take(users)
+        interests = 2.0 * random.uniform(keys, (self.catalog.num_topics,)) - 1.0
+        budget = torch.zeros(keys.shape[0], device=keys.device) + params.initial_budget
+        return InterestEvolutionState(interests=interests, budget=budget)
+
+    def step(
+        self, state: InterestEvolutionState, slate_items: torch.Tensor, keys: torch.Tensor
+    ) -> tuple[InterestEvolutionState, Response]:
+        params = self.params
+        topics = self.catalog.topic[slate_items]
+        affinity = state.interests.gather(1, topics)
+        probabilities = self._choice_model(params).probabilities(affinity)
+        choice = sample_choice(probabilities, random.uniform(random.fold_in(keys, 1)))
+        clicked_any = choice >= 0
+        position = choice.clamp_min(0).unsqueeze(1)
+        chosen_item = slate_items.gather(1, position).squeeze(1)
+        chosen_topic = topics.gather(1, position)
+        chosen_interest = affinity.gather(1, position).squeeze(1)
+        quality = self.catalog.quality[chosen_item]
+
+        watched_fraction = (
+            params.watch_base + params.watch_interest_weight * chosen_interest + params.watch_quality_weight * quality
+        ).clamp(0.0, 1.0)
+        watch = torch.minimum(state.budget, self.catalog.duration[chosen_item] * watched_fraction)
+        watch = torch.where(clicked_any, watch, torch.zeros_like(watch))
+
+        utility = params.user_quality_factor * chosen_interest + params.document_quality_factor * quality
+        budget_after_click = state.budget - watch + params.budget_bonus * watch * utility
+        budget = torch.where(clicked_any, budget_after_click, state.budget - params.no_click_penalty)
+
+        interests = self._drift(state.interests, chosen_topic, chosen_interest, clicked_any, keys)
+        next_state = InterestEvolutionState(interests=interests, budget=budget)
+        response = Response.from_choice(choice, slate_items.shape[1], watch, left=self.terminated(next_state))
+        return next_state, response
+
+    def _drift(
+        self,
+        interests: torch.Tensor,
+        chosen_topic: torch.Tensor,
+        chosen_interest: torch.Tensor,
+        clicked_any: torch.Tensor,
+        keys: torch.Tensor,
+    ) -> torch.Tensor:
+        """RecSim's update: step alpha * (1 - u_c), up with probability (u_c + 1) / 2, else down."""
+        params = self.params
+        alpha = params.drift_y0 - (params.drift_y0 / params.drift_x0) * chosen_interest.abs()
+        step_size = alpha * (1.0 - chosen_interest)
+        goes_up = random.uniform(random.fold_in(keys, 2)) < (chosen_interest + 1.0) / 2.0
+        updated = torch.where(goes_up, chosen_interest + step_size, chosen_interest - step_size).clamp(-1.0, 1.0)
+        updated = torch.where(clicked_any, updated, chosen_interest)
+        return interests.scatter(1, chosen_topic, updated.unsqueeze(1))
+
+    def terminated(self, state: InterestEvolutionState) -> torch.Tensor:
+        return state.budget <= 0.0
+
+    def observe(self, state: InterestEvolutionState) -> dict[str, torch.Tensor]:
+        return {"user_interests": state.interests} if self.observe_interests else {}
+
+    def observation_spec(self) -> dict[str, FeatureSpec]:
+        if not self.observe_interests:
+            return {}
+        return {"user_interests": FeatureSpec((self.catalog.num_topics,), -1.0, 1.0)}
+
+    def item_features(self, items: torch.Tensor) -> torch.Tensor:
+        return self.catalog.embedding[items]
+
+    def item_feature_spec(self) -> FeatureSpec:
+        embedding = self.catalog.embedding
+        return FeatureSpec((self.catalog.feature_dim,), float(embedding.min()), float(embedding.max()))
+
+    def expected_reward(self, state: InterestEvolutionState, items: torch.Tensor) -> torch.Tensor:
+        """Expected watch time of each candidate shown alone: P(click | {i}) * E[watch | click]."""
+        params = self.params
+        affinity = state.interests.gather(1, self.catalog.topic[items])
+        num_users, num_candidates = items.shape
+        single_scores = affinity.reshape(num_users * num_candidates, 1)
+        expanded = self._choice_model(self._broadcast_params(num_candidates)).probabilities(single_scores)
+        click_probability = expanded[:, 0].view(num_users, num_candidates)
+        quality = self.catalog.quality[items]
+        fraction = (
+            _unsqueeze(params.watch_base)
+            + _unsqueeze(params.watch_interest_weight) * affinity
+            + _unsqueeze(params.watch_quality_weight) * quality
+        ).clamp(0.0, 1.0)
+        watch = torch.minimum(state.budget.unsqueeze(1), self.catalog.duration[items] * fraction)
+        return click_probability * watch
+
+    def _broadcast_params(self, repeats: int) -> InterestEvolutionParams:
+        """Per-user parameters repeated for each of ``repeats`` candidates (row-major)."""
+        changes = {
+            field.name: value.repeat_interleave(repeats)
+            for field in dataclasses.fields(self.params)
+            if isinstance(value := getattr(self.params, field.name), torch.Tensor)
+        }
+        return dataclasses.replace(self.params, **changes)
+
+
+def _unsqueeze(value: ParamLike) -> ParamLike:
+    return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
+
+
+def make_simulator(
+    num_items: int = 10_000,
+    num_topics: int = 20,
+    catalog_seed: int = 0,
+    choice_model: Literal["proportional", "logit"] = "proportional",
+    observe_interests: bool = False,
+    **params: ParamLike,
+) -> InterestEvolutionUser:
+    """The registered factory: a generated catalog and a user model; other kwargs are params."""
+    known = {field.name for field in dataclasses.fields(InterestEvolutionParams)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown argument(s) {unknown} for recgym/InterestEvolution-v0. Env arguments: num_candidates, "
+            "slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed; "
+            f"simulator arguments: num_items, num_topics, catalog_seed, choice_model, observe_interests, {sorted(known)}."
+        )
+    catalog = Catalog.generate(num_items=num_items, num_topics=num_topics, seed=catalog_seed)
+    return InterestEvolutionUser(catalog, InterestEvolutionParams(**params), choice_model, observe_interests)
