@@ -135,7 +135,7 @@ class InterestEvolutionUser:
         self, state: InterestEvolutionState, slate_items: torch.Tensor, keys: torch.Tensor
     ) -> tuple[InterestEvolutionState, Response]:
         params = self.params
-        topics = self.catalog.topic[slate_items]
+        topics = self.catalog.lookup("topic", slate_items)
         affinity = state.interests.gather(1, topics)
         probabilities = self._choice_model(params).probabilities(affinity)
         choice = sample_choice(probabilities, random.uniform(random.fold_in(keys, 1)))
@@ -144,12 +144,12 @@ class InterestEvolutionUser:
         chosen_item = slate_items.gather(1, position).squeeze(1)
         chosen_topic = topics.gather(1, position)
         chosen_interest = affinity.gather(1, position).squeeze(1)
-        quality = self.catalog.quality[chosen_item]
+        quality = self.catalog.lookup("quality", chosen_item)
 
         watched_fraction = (
             params.watch_base + params.watch_interest_weight * chosen_interest + params.watch_quality_weight * quality
         ).clamp(0.0, 1.0)
-        watch = torch.minimum(state.budget, self.catalog.duration[chosen_item] * watched_fraction)
+        watch = torch.minimum(state.budget, self.catalog.lookup("duration", chosen_item) * watched_fraction)
         watch = torch.where(clicked_any, watch, torch.zeros_like(watch))
 
         utility = params.user_quality_factor * chosen_interest + params.document_quality_factor * quality
@@ -190,7 +190,7 @@ class InterestEvolutionUser:
         return {"user_interests": FeatureSpec((self.catalog.num_topics,), -1.0, 1.0)}
 
     def item_features(self, items: torch.Tensor) -> torch.Tensor:
-        return self.catalog.embedding[items]
+        return self.catalog.lookup("embedding", items)
 
     def item_feature_spec(self) -> FeatureSpec:
         embedding = self.catalog.embedding
@@ -199,18 +199,18 @@ class InterestEvolutionUser:
     def expected_reward(self, state: InterestEvolutionState, items: torch.Tensor) -> torch.Tensor:
         """Expected watch time of each candidate shown alone: P(click | {i}) * E[watch | click]."""
         params = self.params
-        affinity = state.interests.gather(1, self.catalog.topic[items])
+        affinity = state.interests.gather(1, self.catalog.lookup("topic", items))
         num_users, num_candidates = items.shape
         single_scores = affinity.reshape(num_users * num_candidates, 1)
         expanded = self._choice_model(self._broadcast_params(num_candidates)).probabilities(single_scores)
         click_probability = expanded[:, 0].view(num_users, num_candidates)
-        quality = self.catalog.quality[items]
+        quality = self.catalog.lookup("quality", items)
         fraction = (
             _unsqueeze(params.watch_base)
             + _unsqueeze(params.watch_interest_weight) * affinity
             + _unsqueeze(params.watch_quality_weight) * quality
         ).clamp(0.0, 1.0)
-        watch = torch.minimum(state.budget.unsqueeze(1), self.catalog.duration[items] * fraction)
+        watch = torch.minimum(state.budget.unsqueeze(1), self.catalog.lookup("duration", items) * fraction)
         return click_probability * watch
 
     def _broadcast_params(self, repeats: int) -> InterestEvolutionParams:

@@ -28,8 +28,19 @@ class CandidateSampler(Protocol):
         ...
 
 
+_SHIFT_COMPARE_LIMIT = 32
+
+
 def duplicate_mask(rows: torch.Tensor) -> torch.Tensor:
     """True at every position [B, C] whose value already occurs earlier in its row."""
+    width = rows.shape[-1]
+    if width <= _SHIFT_COMPARE_LIMIT:
+        # Compare each position with the one `shift` places before it: C^2/2 compares in
+        # C - 1 small ops, cheaper than a sort or a [B, C, C] cube for short rows.
+        repeated = torch.zeros_like(rows, dtype=torch.bool)
+        for shift in range(1, width):
+            repeated[:, shift:] |= rows[:, shift:] == rows[:, :-shift]
+        return repeated
     sorted_values, order = torch.sort(rows, dim=-1, stable=True)
     repeats = sorted_values[:, 1:] == sorted_values[:, :-1]
     mask = torch.zeros_like(rows, dtype=torch.bool)
@@ -56,10 +67,13 @@ class _RedrawSampler:
         items = self._draw(keys, num_candidates)
         for round_index in range(1, _MAX_REDRAW_ROUNDS + 1):
             collided = duplicate_mask(items)
-            if not bool(collided.any()):
+            rows = collided.any(dim=1).nonzero().squeeze(1)
+            if rows.numel() == 0:
                 return items
-            redrawn = self._draw(random.fold_in(keys, round_index), num_candidates)
-            items = torch.where(collided, redrawn, items)
+            # Redraw only the colliding rows; each row's draw depends on its own key alone.
+            redrawn = self._draw(random.fold_in(keys.index_select(0, rows), round_index), num_candidates)
+            repaired = torch.where(collided.index_select(0, rows), redrawn, items.index_select(0, rows))
+            items = items.index_copy(0, rows, repaired)
         return self._fallback(keys, num_candidates, items)
 
     def _fallback(self, keys: torch.Tensor, num_candidates: int, items: torch.Tensor) -> torch.Tensor:

@@ -67,6 +67,14 @@ class Catalog(TensorState):
         if bool((self.popularity < 0).any()) or not math.isclose(float(self.popularity.sum()), 1.0, rel_tol=1e-3):
             raise ConfigError("Catalog.popularity must be non-negative and sum to 1.")
 
+    def lookup(self, field: str, items: torch.Tensor) -> torch.Tensor:
+        """``field`` of item ids of any shape [...] -> [..., *field_shape].
+
+        ``index_select`` on flat ids: several times faster than advanced indexing on CPU.
+        """
+        values = getattr(self, field)
+        return values.index_select(0, items.reshape(-1)).view(*items.shape, *values.shape[1:])
+
     @property
     def num_items(self) -> int:
         return int(self.topic.shape[0])

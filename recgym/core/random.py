@@ -16,9 +16,12 @@ _GOLDEN = 0x9E3779B9
 
 
 def _mul32(x: torch.Tensor, constant: int) -> torch.Tensor:
-    """(x * constant) mod 2**32 for x in [0, 2**32), without int64 overflow."""
-    high = ((x * (constant >> 16)) & 0xFFFF) << 16
-    return (high + x * (constant & 0xFFFF)) & _MASK32
+    """(x * constant) mod 2**32 for x in [0, 2**32).
+
+    The int64 product may wrap; its low 32 bits are exact either way on two's-complement
+    hardware (CPU and CUDA), and tests check them against Python integers.
+    """
+    return (x * constant) & _MASK32
 
 
 def mix32(x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from recgym.core import random
+from recgym.core.allocator import tune_cpu_allocator
 from recgym.core.candidates import CandidateSampler, PopularityCandidates, UniformCandidates
 from recgym.core.device import resolve_device
 from recgym.core.reward import Reward, make_reward
@@ -99,6 +100,8 @@ class RecVectorEnv(VectorEnv):
                 f"num_candidates={num_candidates} exceeds the catalog's {simulator.catalog.num_items} items."
             )
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
         simulator.params.check_num_users(num_envs)
         self.simulator = simulator.to(self.device)
         self.num_envs = num_envs
@@ -199,12 +202,16 @@ class RecVectorEnv(VectorEnv):
 
     def reset_users(self, mask: torch.Tensor) -> None:
         """Start new episodes for the users where ``mask [B]`` is true, from their own key streams."""
-        state = self._require_state()
         rows = mask.nonzero().squeeze(1)
-        if rows.numel() == 0:
-            return
+        if rows.numel() > 0:
+            self._reset_rows(rows)
+
+    def _reset_rows(self, rows: torch.Tensor) -> EnvState:
+        """Replace the users at ``rows`` by fresh episodes; return just those fresh rows."""
+        state = self._require_state()
         fresh = self._fresh_state(random.fold_in(state.keys.index_select(0, rows), _RESET_STREAM), rows)
         self.state = state.index_put(rows, fresh)
+        return fresh
 
     def step(
         self, actions: Any
@@ -242,11 +249,17 @@ class RecVectorEnv(VectorEnv):
         done = terminated | truncated
 
         info: dict[str, Any] = {"response": response}
-        if bool(done.any()):
-            info["final_obs"] = self.observe(self.state)
+        observation = self.observe(self.state)
+        reset_rows = done.nonzero().squeeze(1)
+        if reset_rows.numel() > 0:
+            info["final_obs"] = observation
             info["_final_obs"] = done
-            self.reset_users(done)
-        return self.observe(self.state), reward, terminated, truncated, info
+            fresh = self._reset_rows(reset_rows)
+            observation = {
+                name: value.index_copy(0, reset_rows, fresh_value)
+                for (name, value), fresh_value in zip(observation.items(), self.observe(fresh).values(), strict=True)
+            }
+        return observation, reward, terminated, truncated, info
 
     def expected_reward(self) -> torch.Tensor:
         """Oracle: true expected reward of each current candidate for each user, [B, C]."""
