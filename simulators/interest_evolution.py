@@ -149,7 +149,7 @@ class InterestEvolutionUser:
         watched_fraction = (
             params.watch_base + params.watch_interest_weight * chosen_interest + params.watch_quality_weight * quality
         ).clamp(0.0, 1.0)
-        watch = torch.minimum(state.budget, self.catalog.lookup("duration", chosen_item) * watched_fraction)
+        watch = torch.minimum(state.budget.clamp_min(0.0), self.catalog.lookup("duration", chosen_item) * watched_fraction)
         watch = torch.where(clicked_any, watch, torch.zeros_like(watch))
 
         utility = params.user_quality_factor * chosen_interest + params.document_quality_factor * quality
@@ -210,7 +210,7 @@ class InterestEvolutionUser:
             + _unsqueeze(params.watch_interest_weight) * affinity
             + _unsqueeze(params.watch_quality_weight) * quality
         ).clamp(0.0, 1.0)
-        watch = torch.minimum(state.budget.unsqueeze(1), self.catalog.lookup("duration", items) * fraction)
+        watch = torch.minimum(state.budget.clamp_min(0.0).unsqueeze(1), self.catalog.lookup("duration", items) * fraction)
         return click_probability * watch
 
     def _broadcast_params(self, repeats: int) -> InterestEvolutionParams:

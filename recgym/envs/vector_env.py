@@ -60,7 +60,8 @@ class RecVectorEnv(VectorEnv):
     """``num_envs`` users of one simulator, torch tensors in and out, on ``device``.
 
     Each user is one sub-environment: actions are slates [B, K] of positions into the
-    user's candidates; observations are a dict of [B, ...] tensors (see ``single_observation_space``).
+    user's candidates; observations are a dict of [B, ...] tensors (see ``single_observation_space``;
+    ``elapsed`` is the episode's step count divided by ``step_scale``).
     Finished users are reset within the same step (``AutoresetMode.SAME_STEP``): the
     returned observation starts their next episode and ``info["final_obs"]`` holds the
     last one, for users flagged in ``info["_final_obs"]``. ``info["response"]`` is the
@@ -84,6 +85,7 @@ class RecVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         device: torch.device | str | None = "cpu",
         seed: int | None = None,
+        step_scale: float = 100.0,
     ) -> None:
         if num_envs <= 0:
             raise ConfigError(f"num_envs must be positive; got {num_envs}.")
@@ -93,6 +95,8 @@ class RecVectorEnv(VectorEnv):
             )
         if history_length <= 0:
             raise ConfigError(f"history_length must be positive; got {history_length}.")
+        if step_scale <= 0:
+            raise ConfigError(f"step_scale must be positive; got {step_scale}.")
         if max_episode_steps is not None and max_episode_steps <= 0:
             raise ConfigError(f"max_episode_steps must be positive or None; got {max_episode_steps}.")
         if num_candidates > simulator.catalog.num_items:
@@ -109,6 +113,7 @@ class RecVectorEnv(VectorEnv):
         self.slate_size = slate_size
         self.history_length = history_length
         self.max_episode_steps = max_episode_steps
+        self.step_scale = step_scale
         self.candidate_sampler = make_candidate_sampler(candidate_sampler, self.simulator)
         self.reward_fn = make_reward(reward)
         self._initial_seed = seed
@@ -133,7 +138,10 @@ class RecVectorEnv(VectorEnv):
             "history_clicked": spaces.Box(low=0.0, high=1.0, shape=(self.history_length,), dtype=np.float32),
             "history_watch_time": spaces.Box(low=0.0, high=most_watched_per_step, shape=(self.history_length,), dtype=np.float32),
             "elapsed": spaces.Box(
-                low=0.0, high=1.0 if self.max_episode_steps else np.inf, shape=(1,), dtype=np.float32
+                low=0.0,
+                high=self.max_episode_steps / self.step_scale if self.max_episode_steps else np.inf,
+                shape=(1,),
+                dtype=np.float32,
             ),
         }
         for name, spec in self.simulator.observation_spec().items():
@@ -173,9 +181,9 @@ class RecVectorEnv(VectorEnv):
         history_items = state.history_items
         has_click = history_items >= 0
         history_features = self.simulator.item_features(history_items.clamp_min(0)) * has_click.unsqueeze(-1)
-        elapsed = state.episode_step.to(torch.float32).unsqueeze(1)
-        if self.max_episode_steps:
-            elapsed = elapsed / self.max_episode_steps
+        # Scaled by a fixed constant, not the horizon: a TimeLimit applied outside the env
+        # (gym.make) must not change what the policy sees.
+        elapsed = state.episode_step.to(torch.float32).unsqueeze(1) / self.step_scale
         observation = {
             "candidate_features": self.simulator.item_features(state.candidates),
             "candidate_ids": state.candidates,
