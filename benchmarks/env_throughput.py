@@ -66,12 +66,16 @@ def main() -> None:
 
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    print(f"# {arguments.env}: candidates={arguments.num_candidates} slate={arguments.slate_size} "
-          f"torch={torch.__version__} threads={torch.get_num_threads()} cpu={cpu} gpu={gpu}")
+    print(
+        f"# {arguments.env}: candidates={arguments.num_candidates} slate={arguments.slate_size} "
+        f"torch={torch.__version__} threads={torch.get_num_threads()} cpu={cpu} gpu={gpu}"
+    )
     print(f"{'device':<8}{'num_envs':>10}{'user-steps/s':>16}")
     for device in arguments.devices:
         for num_envs in arguments.num_envs:
-            rate = measure(arguments.env, num_envs, device, arguments.seconds, arguments.num_candidates, arguments.slate_size)
+            rate = measure(
+                arguments.env, num_envs, device, arguments.seconds, arguments.num_candidates, arguments.slate_size
+            )
             print(f"{device:<8}{num_envs:>10}{rate:>16,.0f}", flush=True)
 
 

@@ -7,6 +7,6 @@ imported only when an env is made, so this import stays cheap.
 from recgym.envs.registration import register, register_builtin_envs, registered_ids
 
 __version__ = "0.1.0"
-__all__ = ["register", "registered_ids", "__version__"]
+__all__ = ["__version__", "register", "registered_ids"]
 
 register_builtin_envs()

@@ -70,8 +70,14 @@ def _evaluate(progress: Progress, name: str, env: RecVectorEnv, policy: Any, see
 def _train_ppo(progress: Progress, config: DemoConfig) -> SB3Policy:
     adapter = SB3VecEnv(_make_env(config, config.train_users))
     model = PPO(
-        "MultiInputPolicy", adapter, n_steps=32, batch_size=1024, learning_rate=3e-4,
-        seed=config.seed, device="cpu", verbose=0,
+        "MultiInputPolicy",
+        adapter,
+        n_steps=32,
+        batch_size=1024,
+        learning_rate=3e-4,
+        seed=config.seed,
+        device="cpu",
+        verbose=0,
     )
     task = progress.add_task("train SB3 PPO", total=config.train_steps)
     model.learn(config.train_steps, callback=_ProgressCallback(progress, task))
@@ -94,7 +100,9 @@ def _table(results: dict[str, dict[str, MetricSummary]]) -> Table:
 
 def _write_report(config: DemoConfig, results: dict[str, dict[str, MetricSummary]], seconds: float) -> None:
     config.out.mkdir(parents=True, exist_ok=True)
-    serialisable = {name: {key: dataclasses.asdict(value) for key, value in summary.items()} for name, summary in results.items()}
+    serialisable = {
+        name: {key: dataclasses.asdict(value) for key, value in summary.items()} for name, summary in results.items()
+    }
     settings = {key: str(value) for key, value in dataclasses.asdict(config).items()}
     (config.out / "results.json").write_text(
         json.dumps({"env": ENV_ID, "config": settings, "seconds": seconds, "results": serialisable}, indent=2)
@@ -108,7 +116,10 @@ def _write_report(config: DemoConfig, results: dict[str, dict[str, MetricSummary
         "|---|---|---|---|",
     ]
     for name, summary in results.items():
-        cells = [f"{summary[k].mean:.1f} [{summary[k].ci_low:.1f}, {summary[k].ci_high:.1f}]" for k in ("watch_time", "clicks", "length")]
+        cells = [
+            f"{summary[k].mean:.1f} [{summary[k].ci_low:.1f}, {summary[k].ci_high:.1f}]"
+            for k in ("watch_time", "clicks", "length")
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     (config.out / "report.md").write_text("\n".join(lines) + "\n")
 

@@ -116,7 +116,9 @@ class InterestEvolutionUser:
 
     # -- construction helpers -------------------------------------------------------------
     def to(self, device: torch.device | str) -> Self:
-        return type(self)(self.catalog.to(device), self.params.to(device), self.choice_model_name, self.observe_interests)
+        return type(self)(
+            self.catalog.to(device), self.params.to(device), self.choice_model_name, self.observe_interests
+        )
 
     def _choice_model(self, params: InterestEvolutionParams) -> ChoiceModel:
         if self.choice_model_name == "logit":
@@ -149,7 +151,9 @@ class InterestEvolutionUser:
         watched_fraction = (
             params.watch_base + params.watch_interest_weight * chosen_interest + params.watch_quality_weight * quality
         ).clamp(0.0, 1.0)
-        watch = torch.minimum(state.budget.clamp_min(0.0), self.catalog.lookup("duration", chosen_item) * watched_fraction)
+        watch = torch.minimum(
+            state.budget.clamp_min(0.0), self.catalog.lookup("duration", chosen_item) * watched_fraction
+        )
         watch = torch.where(clicked_any, watch, torch.zeros_like(watch))
 
         utility = params.user_quality_factor * chosen_interest + params.document_quality_factor * quality
@@ -210,7 +214,9 @@ class InterestEvolutionUser:
             + _unsqueeze(params.watch_interest_weight) * affinity
             + _unsqueeze(params.watch_quality_weight) * quality
         ).clamp(0.0, 1.0)
-        watch = torch.minimum(state.budget.clamp_min(0.0).unsqueeze(1), self.catalog.lookup("duration", items) * fraction)
+        watch = torch.minimum(
+            state.budget.clamp_min(0.0).unsqueeze(1), self.catalog.lookup("duration", items) * fraction
+        )
         return click_probability * watch
 
     def _broadcast_params(self, repeats: int) -> InterestEvolutionParams:
@@ -242,7 +248,8 @@ def make_simulator(
         raise ConfigError(
             f"Unknown argument(s) {unknown} for recgym/InterestEvolution-v0. Env arguments: num_candidates, "
             "slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed; "
-            f"simulator arguments: num_items, num_topics, catalog_seed, choice_model, observe_interests, {sorted(known)}."
+            "simulator arguments: num_items, num_topics, catalog_seed, choice_model, observe_interests, "
+            f"{sorted(known)}."
         )
     catalog = Catalog.generate(num_items=num_items, num_topics=num_topics, seed=catalog_seed)
     return InterestEvolutionUser(catalog, InterestEvolutionParams(**params), choice_model, observe_interests)

@@ -58,9 +58,7 @@ class _RedrawSampler:
 
     def _check(self, num_candidates: int) -> None:
         if not 0 < num_candidates <= self.num_items:
-            raise ConfigError(
-                f"num_candidates must be in [1, num_items={self.num_items}]; got {num_candidates}."
-            )
+            raise ConfigError(f"num_candidates must be in [1, num_items={self.num_items}]; got {num_candidates}.")
 
     def sample(self, keys: torch.Tensor, num_candidates: int) -> torch.Tensor:
         self._check(num_candidates)

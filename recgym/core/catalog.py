@@ -10,6 +10,7 @@ import torch
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
+
 def recsim_topic_quality_means(num_topics: int) -> torch.Tensor:
     """RecSim's quality means for any topic count (RecSim's own table breaks unless T % 10 == 0).
 
@@ -50,13 +51,10 @@ class Catalog(TensorState):
         for name in ("quality", "duration", "popularity"):
             if tuple(getattr(self, name).shape) != (num_items,):
                 raise ConfigError(
-                    f"Catalog.{name} must have shape ({num_items},) like topic; "
-                    f"got {tuple(getattr(self, name).shape)}."
+                    f"Catalog.{name} must have shape ({num_items},) like topic; got {tuple(getattr(self, name).shape)}."
                 )
         if self.embedding.dim() != 2 or self.embedding.shape[0] != num_items:
-            raise ConfigError(
-                f"Catalog.embedding must have shape ({num_items}, D); got {tuple(self.embedding.shape)}."
-            )
+            raise ConfigError(f"Catalog.embedding must have shape ({num_items}, D); got {tuple(self.embedding.shape)}.")
         if self.num_topics <= 0 or int(self.topic.max()) >= self.num_topics or int(self.topic.min()) < 0:
             raise ConfigError(
                 f"Catalog.topic values must lie in [0, num_topics={self.num_topics}); "
@@ -82,7 +80,6 @@ class Catalog(TensorState):
     @property
     def feature_dim(self) -> int:
         return int(self.embedding.shape[1])
-
 
     @classmethod
     def generate(

@@ -17,7 +17,9 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
         raise DeviceError(f"Unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'.") from error
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"Device {device!r} was requested but CUDA is not available here; use device='cpu' or 'auto'.")
+            raise DeviceError(
+                f"Device {device!r} was requested but CUDA is not available here; use device='cpu' or 'auto'."
+            )
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise DeviceError(
                 f"Device {device!r} was requested but only {torch.cuda.device_count()} CUDA device(s) exist."

@@ -39,7 +39,9 @@ class WeightedReward:
     def __init__(self, weights: Mapping[str, float]) -> None:
         unknown = sorted(set(weights) - set(_BEHAVIOURS))
         if unknown or not weights:
-            raise ConfigError(f"WeightedReward keys must be among {_BEHAVIOURS}; got unknown {unknown or 'none given'}.")
+            raise ConfigError(
+                f"WeightedReward keys must be among {_BEHAVIOURS}; got unknown {unknown or 'none given'}."
+            )
         self.weights = dict(weights)
 
     def __call__(self, response: Response) -> torch.Tensor:

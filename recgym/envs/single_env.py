@@ -6,7 +6,7 @@ and a parity test can compare them exactly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -34,7 +34,7 @@ class RecEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     truncation starts the next episode exactly as the vector env's autoreset would.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, simulator: UserSimulator, **env_kwargs: Any) -> None:
         self.vector_env = RecVectorEnv(simulator, num_envs=1, **env_kwargs)

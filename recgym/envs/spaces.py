@@ -51,10 +51,10 @@ class SlateSpace(spaces.MultiDiscrete):
         return f"SlateSpace(num_candidates={self.num_candidates}, slate_size={self.slate_size}{batch})"
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, SlateSpace)
-            and (other.num_candidates, other.slate_size, other.batch_shape)
-            == (self.num_candidates, self.slate_size, self.batch_shape)
+        return isinstance(other, SlateSpace) and (other.num_candidates, other.slate_size, other.batch_shape) == (
+            self.num_candidates,
+            self.slate_size,
+            self.batch_shape,
         )
 
 

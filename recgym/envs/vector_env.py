@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -71,7 +71,7 @@ class RecVectorEnv(VectorEnv):
     seeded alike (``reset(seed=s)`` gives user i the seed ``s + i``, as gymnasium does).
     """
 
-    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(
         self,
@@ -136,7 +136,9 @@ class RecVectorEnv(VectorEnv):
             ),
             "history_features": spaces.Box(shape=(self.history_length, *item_spec.shape), **features),
             "history_clicked": spaces.Box(low=0.0, high=1.0, shape=(self.history_length,), dtype=np.float32),
-            "history_watch_time": spaces.Box(low=0.0, high=most_watched_per_step, shape=(self.history_length,), dtype=np.float32),
+            "history_watch_time": spaces.Box(
+                low=0.0, high=most_watched_per_step, shape=(self.history_length,), dtype=np.float32
+            ),
             "elapsed": spaces.Box(
                 low=0.0,
                 high=self.max_episode_steps / self.step_scale if self.max_episode_steps else np.inf,
@@ -156,7 +158,9 @@ class RecVectorEnv(VectorEnv):
         count = keys.shape[0]
         return EnvState(
             user=self.simulator.reset(random.fold_in(keys, _FRESH_USER_STREAM), users),
-            candidates=self.candidate_sampler.sample(random.fold_in(keys, _FRESH_CANDIDATE_STREAM), self.num_candidates),
+            candidates=self.candidate_sampler.sample(
+                random.fold_in(keys, _FRESH_CANDIDATE_STREAM), self.num_candidates
+            ),
             history_items=torch.full((count, self.history_length), -1, dtype=torch.int64, device=self.device),
             history_watch_time=torch.zeros(count, self.history_length, device=self.device),
             episode_step=torch.zeros(count, dtype=torch.int64, device=self.device),
@@ -282,4 +286,3 @@ class RecVectorEnv(VectorEnv):
     def __repr__(self) -> str:
         name = self.spec.id if self.spec is not None else type(self.simulator).__name__
         return f"RecVectorEnv({name}, num_envs={self.num_envs}, device={self.device})"
-

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import VectorObservationWrapper
+from gymnasium.vector import VectorWrapper
 from gymnasium.vector.utils import batch_space
 
 from recgym.errors import ConfigError
@@ -56,8 +56,11 @@ class FlattenObservation(gym.ObservationWrapper):
         return flatten_observation(observation, self.keys, batched=False)
 
 
-class FlattenVectorObservation(VectorObservationWrapper):
-    """Batched flat observation [B, D] for a ``RecVectorEnv`` (torch or numpy)."""
+class FlattenVectorObservation(VectorWrapper):
+    """Batched flat observation [B, D] for a ``RecVectorEnv`` (torch or numpy), final observations too.
+
+    A plain ``VectorWrapper``: gymnasium's VectorObservationWrapper rejects same-step autoreset.
+    """
 
     def __init__(self, env: gym.vector.VectorEnv, keys: Sequence[str] | None = None) -> None:
         super().__init__(env)
@@ -65,11 +68,12 @@ class FlattenVectorObservation(VectorObservationWrapper):
         self.single_observation_space = flat_space(env.single_observation_space, self.keys)
         self.observation_space = batch_space(self.single_observation_space, env.num_envs)
 
-    def observations(self, observations: dict[str, Any]) -> Any:
-        return flatten_observation(observations, self.keys, batched=True)
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> Any:
+        observation, info = self.env.reset(seed=seed, options=options)
+        return flatten_observation(observation, self.keys, batched=True), info
 
     def step(self, actions: Any) -> Any:
-        observation, reward, terminated, truncated, info = super().step(actions)
+        observation, reward, terminated, truncated, info = self.env.step(actions)
         if "final_obs" in info:
-            info = {**info, "final_obs": self.observations(info["final_obs"])}
-        return observation, reward, terminated, truncated, info
+            info = {**info, "final_obs": flatten_observation(info["final_obs"], self.keys, batched=True)}
+        return flatten_observation(observation, self.keys, batched=True), reward, terminated, truncated, info

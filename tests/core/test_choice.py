@@ -15,7 +15,9 @@ def _empirical(probabilities: torch.Tensor, draws: int = 200_000) -> torch.Tenso
     slate_size = probabilities.shape[1] - 1
     outcome = torch.where(choice < 0, torch.full_like(choice, slate_size), choice)
     counts = torch.zeros(probabilities.shape[0], slate_size + 1)
-    counts.index_put_((torch.arange(repeated.shape[0]) // draws, outcome), torch.ones(repeated.shape[0]), accumulate=True)
+    counts.index_put_(
+        (torch.arange(repeated.shape[0]) // draws, outcome), torch.ones(repeated.shape[0]), accumulate=True
+    )
     return counts / draws
 
 

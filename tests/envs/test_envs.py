@@ -45,7 +45,7 @@ def test_vector_env_equals_single_envs_with_the_same_seeds_across_episodes() -> 
     batch_observation, _ = vector.reset(seed=100)
     single_observations = [env.reset(seed=100 + user)[0] for user, env in enumerate(singles)]
     for slates in _sequence_of_slates(num_users, steps):
-        for user, env in enumerate(singles):
+        for user in range(num_users):
             for name, value in single_observations[user].items():
                 np.testing.assert_allclose(batch_observation[name][user].numpy(), value, rtol=1e-6, err_msg=name)
         batch_observation, reward, terminated, truncated, _ = vector.step(slates)
@@ -128,7 +128,7 @@ def test_popularity_sampler_and_click_reward_are_selectable() -> None:
     popularity = env.simulator.catalog.popularity
     shown = popularity[observation["candidate_ids"]].mean()
     assert shown > 3 * popularity.mean()  # popular items are over-represented
-    _, reward, *_ , info = env.step(torch.tensor([[0, 1]] * 64))
+    _, reward, *_, info = env.step(torch.tensor([[0, 1]] * 64))
     assert torch.equal(reward, info["response"].clicked.sum(dim=1).float())
 
 

@@ -111,7 +111,9 @@ def test_quality_raises_engagement(catalog: Catalog) -> None:
 
 
 def test_watch_fraction_depends_on_quality_when_enabled(catalog: Catalog) -> None:
-    user = InterestEvolutionUser(catalog, InterestEvolutionParams(no_click_mass=-0.999, watch_base=0.5, watch_quality_weight=0.1))
+    user = InterestEvolutionUser(
+        catalog, InterestEvolutionParams(no_click_mass=-0.999, watch_base=0.5, watch_quality_weight=0.1)
+    )
     users = 100
     state = dataclasses.replace(user.reset(_keys(users)), interests=torch.ones(users, 20))
     good, bad = _items_of(catalog, 19, 1), _items_of(catalog, 0, 1)
