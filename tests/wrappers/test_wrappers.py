@@ -77,7 +77,9 @@ def test_sb3_ppo_trains_on_the_adapter(flatten: bool) -> None:
     model.learn(16 * 16 * 3)
     assert model.num_timesteps >= 16 * 16 * 3
     assert len(model.ep_info_buffer) > 0  # episodes finished and were logged with terminal observations
-    assert all(info["l"] == 20 or info["l"] < 20 for info in model.ep_info_buffer)
+    lengths = [info["l"] for info in model.ep_info_buffer]
+    assert all(1 <= length <= 20 for length in lengths)
+    assert all(info["r"] >= 0 for info in model.ep_info_buffer)  # watch time is never negative
 
 
 def test_sb3_adapter_repairs_duplicates_and_reports_terminal_observations() -> None:
