@@ -63,8 +63,7 @@ def _make_env(config: DemoConfig, num_users: int) -> RecVectorEnv:
 
 def _evaluate(progress: Progress, name: str, env: RecVectorEnv, policy: Any, seed: int) -> EpisodeTotals:
     task = progress.add_task(f"evaluate {name}", total=env.num_envs)
-    totals = evaluate_policy(env, policy, seed=seed, on_step=lambda done, _: progress.update(task, completed=done))
-    return totals
+    return evaluate_policy(env, policy, seed=seed, on_step=lambda done, _: progress.update(task, completed=done))
 
 
 def _train_ppo(progress: Progress, config: DemoConfig) -> SB3Policy:
@@ -84,17 +83,21 @@ def _train_ppo(progress: Progress, config: DemoConfig) -> SB3Policy:
     return SB3Policy(model, adapter)
 
 
+def _cells(summary: dict[str, MetricSummary]) -> list[str]:
+    """'mean [low, high]' for watch time, clicks and session length, in table order."""
+    return [
+        f"{summary[key].mean:.1f} [{summary[key].ci_low:.1f}, {summary[key].ci_high:.1f}]"
+        for key in ("watch_time", "clicks", "length")
+    ]
+
+
 def _table(results: dict[str, dict[str, MetricSummary]]) -> Table:
     table = Table(title=f"{ENV_ID}: one session per user, mean [95% CI]")
     table.add_column("policy")
     for heading in ("watch time / session (min)", "clicks / session", "session length (steps)"):
         table.add_column(heading, justify="right")
     for name, summary in results.items():
-        cells = [
-            f"{summary[key].mean:.1f} [{summary[key].ci_low:.1f}, {summary[key].ci_high:.1f}]"
-            for key in ("watch_time", "clicks", "length")
-        ]
-        table.add_row(name, *cells)
+        table.add_row(name, *_cells(summary))
     return table
 
 
@@ -116,11 +119,7 @@ def _write_report(config: DemoConfig, results: dict[str, dict[str, MetricSummary
         "|---|---|---|---|",
     ]
     for name, summary in results.items():
-        cells = [
-            f"{summary[k].mean:.1f} [{summary[k].ci_low:.1f}, {summary[k].ci_high:.1f}]"
-            for k in ("watch_time", "clicks", "length")
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(_cells(summary)) + " |")
     (config.out / "report.md").write_text("\n".join(lines) + "\n")
 
 
