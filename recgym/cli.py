@@ -33,11 +33,12 @@ def _parser() -> argparse.ArgumentParser:
 def _list_envs(console: Console) -> None:
     import gymnasium as gym
 
+    env_ids = registered_ids()
     table = Table(title="registered recgym environments")
-    table.add_column("id")
-    table.add_column("simulator")
+    table.add_column("id", no_wrap=True, min_width=max(map(len, env_ids)))
+    table.add_column("simulator", overflow="fold")
     table.add_column("max episode steps", justify="right")
-    for env_id in registered_ids():
+    for env_id in env_ids:
         spec = gym.spec(env_id)
         table.add_row(env_id, str(spec.kwargs.get("simulator", spec.entry_point)), str(spec.max_episode_steps))
     console.print(table)

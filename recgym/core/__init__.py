@@ -1,6 +1,11 @@
 """Tensors and protocols that every other layer builds on; imports nothing else of recgym."""
 
-from recgym.core.candidates import CandidateSampler, PopularityCandidates, UniformCandidates
+from recgym.core.candidates import (
+    CandidateSampler,
+    PopularityCandidates,
+    TopicAffinityCandidates,
+    UniformCandidates,
+)
 from recgym.core.catalog import Catalog
 from recgym.core.choice import Cascade, ChoiceModel, MultinomialLogit, MultinomialProportional, sample_choice
 from recgym.core.response import Response
@@ -24,6 +29,7 @@ __all__ = [
     "SimParams",
     "Slate",
     "TensorState",
+    "TopicAffinityCandidates",
     "UniformCandidates",
     "UserSimulator",
     "WatchTimeReward",

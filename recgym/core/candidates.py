@@ -23,8 +23,14 @@ class CandidateSampler(Protocol):
 
     num_items: int
 
-    def sample(self, keys: torch.Tensor, num_candidates: int) -> torch.Tensor:
-        """Distinct item ids [B, num_candidates] for the users whose keys are ``keys [B]``."""
+    def sample(
+        self, keys: torch.Tensor, num_candidates: int, history_items: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Distinct item ids [B, num_candidates] for the users whose keys are ``keys [B]``.
+
+        ``history_items [B, h]`` (item ids, -1 for none) is what the system has seen each user
+        click recently; user-dependent samplers retrieve from it, the others ignore it.
+        """
         ...
 
 
@@ -53,23 +59,26 @@ class _RedrawSampler:
 
     num_items: int
 
-    def _draw(self, keys: torch.Tensor, num_candidates: int) -> torch.Tensor:
+    def _draw(self, keys: torch.Tensor, num_candidates: int, history_items: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
     def _check(self, num_candidates: int) -> None:
         if not 0 < num_candidates <= self.num_items:
             raise ConfigError(f"num_candidates must be in [1, num_items={self.num_items}]; got {num_candidates}.")
 
-    def sample(self, keys: torch.Tensor, num_candidates: int) -> torch.Tensor:
+    def sample(
+        self, keys: torch.Tensor, num_candidates: int, history_items: torch.Tensor | None = None
+    ) -> torch.Tensor:
         self._check(num_candidates)
-        items = self._draw(keys, num_candidates)
+        items = self._draw(keys, num_candidates, history_items)
         for round_index in range(1, _MAX_REDRAW_ROUNDS + 1):
             collided = duplicate_mask(items)
             rows = collided.any(dim=1).nonzero().squeeze(1)
             if rows.numel() == 0:
                 return items
             # Redraw only the colliding rows; each row's draw depends on its own key alone.
-            redrawn = self._draw(random.fold_in(keys.index_select(0, rows), round_index), num_candidates)
+            history_rows = None if history_items is None else history_items.index_select(0, rows)
+            redrawn = self._draw(random.fold_in(keys.index_select(0, rows), round_index), num_candidates, history_rows)
             repaired = torch.where(collided.index_select(0, rows), redrawn, items.index_select(0, rows))
             items = items.index_copy(0, rows, repaired)
         return self._fallback(keys, num_candidates, items)
@@ -95,7 +104,7 @@ class UniformCandidates(_RedrawSampler):
             raise ConfigError(f"num_items must be positive; got {num_items}.")
         self.num_items = num_items
 
-    def _draw(self, keys: torch.Tensor, num_candidates: int) -> torch.Tensor:
+    def _draw(self, keys: torch.Tensor, num_candidates: int, history_items: torch.Tensor | None) -> torch.Tensor:
         return random.randint(keys, self.num_items, (num_candidates,))
 
     def _weights(self, device: torch.device) -> torch.Tensor:
@@ -119,7 +128,7 @@ class PopularityCandidates(_RedrawSampler):
         self._cumulative = torch.cumsum(self._probabilities.to(torch.float64), 0).to(torch.float32)
         self._num_reachable = int((self._probabilities > 0).sum())
 
-    def _draw(self, keys: torch.Tensor, num_candidates: int) -> torch.Tensor:
+    def _draw(self, keys: torch.Tensor, num_candidates: int, history_items: torch.Tensor | None) -> torch.Tensor:
         draws = random.uniform(keys, (num_candidates,)) * self._cumulative[-1]
         return torch.searchsorted(self._cumulative, draws, right=True).clamp_max(self.num_items - 1)
 
@@ -132,3 +141,62 @@ class PopularityCandidates(_RedrawSampler):
             raise ConfigError(
                 f"num_candidates={num_candidates} exceeds the {self._num_reachable} items with positive popularity."
             )
+
+
+class TopicAffinityCandidates(_RedrawSampler):
+    """Retrieval-like candidates: topics the user clicked recently, with noise and exploration.
+
+    Each candidate slot first draws a topic from softmax(log(1 + clicks on the topic in the
+    visible history) / temperature), mixed with a uniform draw over topics with weight
+    ``explore``, then an item uniformly within that topic. Only visible history is used,
+    as a real retrieval stage would; a user with no clicks gets uniform topics. The cost
+    is O(B * (h + T + C)) per step whatever the catalog size, so catalogs of millions of
+    items keep a small action space.
+    """
+
+    def __init__(self, topic: torch.Tensor, num_topics: int, temperature: float = 1.0, explore: float = 0.2) -> None:
+        if topic.dim() != 1 or topic.numel() == 0:
+            raise ConfigError(f"topic must be a non-empty vector [N]; got shape {tuple(topic.shape)}.")
+        if temperature <= 0:
+            raise ConfigError(f"temperature must be positive; got {temperature}.")
+        if not 0.0 <= explore <= 1.0:
+            raise ConfigError(f"explore is a probability and must lie in [0, 1]; got {explore}.")
+        self.num_items = int(topic.numel())
+        self.num_topics = num_topics
+        self.temperature = temperature
+        self.explore = explore
+        self._topic = topic
+        self._items_by_topic = torch.argsort(topic, stable=True)
+        counts = torch.bincount(topic, minlength=num_topics)
+        self._topic_start = torch.cumsum(counts, 0) - counts
+        self._topic_count = counts
+        self._log_has_items = torch.where(counts > 0, 0.0, float("-inf"))
+
+    def topic_probabilities(self, history_items: torch.Tensor | None, num_users: int) -> torch.Tensor:
+        """Each user's retrieval distribution over topics, [B, T]."""
+        device = self._topic.device
+        clicks = torch.zeros(num_users, self.num_topics, device=device)
+        if history_items is not None:
+            clicked = history_items >= 0
+            topics = self._topic.index_select(0, history_items.clamp_min(0).reshape(-1)).view_as(history_items)
+            clicks = clicks.scatter_add(1, topics, clicked.to(torch.float32))
+        exploit = torch.softmax(torch.log1p(clicks) / self.temperature + self._log_has_items, dim=1)
+        uniform = torch.softmax(torch.zeros_like(clicks) + self._log_has_items, dim=1)
+        return (1.0 - self.explore) * exploit + self.explore * uniform
+
+    def _draw(self, keys: torch.Tensor, num_candidates: int, history_items: torch.Tensor | None) -> torch.Tensor:
+        probabilities = self.topic_probabilities(history_items, keys.shape[0])
+        cumulative = torch.cumsum(probabilities, dim=1)
+        topic_draw = random.uniform(random.fold_in(keys, 1), (num_candidates,)) * cumulative[:, -1:]
+        topics = torch.searchsorted(cumulative, topic_draw, right=True).clamp_max(self.num_topics - 1)
+        counts = self._topic_count.index_select(0, topics.reshape(-1)).view_as(topics)
+        offsets = (random.uniform(random.fold_in(keys, 2), (num_candidates,)) * counts).to(torch.int64)
+        offsets = torch.minimum(offsets, counts - 1)
+        positions = self._topic_start.index_select(0, topics.reshape(-1)).view_as(topics) + offsets
+        return self._items_by_topic.index_select(0, positions.reshape(-1)).view_as(positions)
+
+    def _weights(self, device: torch.device) -> torch.Tensor:
+        return torch.ones(self.num_items, device=device)
+
+    def to(self, device: torch.device | str) -> TopicAffinityCandidates:
+        return TopicAffinityCandidates(self._topic.to(device), self.num_topics, self.temperature, self.explore)

@@ -34,7 +34,9 @@ class Response(TensorState):
     return_gap: torch.Tensor
     """Time until the user's next session, float [B]; 0 where no session ended."""
     choice: torch.Tensor
-    """Slate position that was clicked, int64 [B], or -1 for no click."""
+    """Slate position that was clicked, int64 [B], or -1 for no click (the first click if several)."""
+    returned: torch.Tensor
+    """The session ended and the user will come back within the episode, bool [B]."""
 
     @classmethod
     def from_choice(
@@ -43,8 +45,13 @@ class Response(TensorState):
         slate_size: int,
         watch_time: torch.Tensor,
         left: torch.Tensor,
+        return_gap: torch.Tensor | None = None,
+        returned: torch.Tensor | None = None,
     ) -> Response:
-        """A single-choice response: the clicked position gets ``watch_time [B]``, the rest nothing."""
+        """A single-choice response: the clicked position gets ``watch_time [B]``, the rest nothing.
+
+        ``return_gap [B]`` defaults to zero and ``returned [B]`` to false (simulators without sessions).
+        """
         positions = torch.arange(slate_size, device=choice.device)
         clicked = positions.unsqueeze(0) == choice.unsqueeze(1)
         no_behaviour = torch.zeros_like(clicked)
@@ -56,6 +63,7 @@ class Response(TensorState):
             followed=no_behaviour,
             skipped=no_behaviour,
             left=left,
-            return_gap=torch.zeros_like(watch_time),
+            return_gap=torch.zeros_like(watch_time) if return_gap is None else return_gap,
             choice=choice,
+            returned=torch.zeros_like(left) if returned is None else returned,
         )

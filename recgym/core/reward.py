@@ -51,11 +51,45 @@ class WeightedReward:
         return total
 
 
-def make_reward(reward: str | Reward) -> Reward:
-    """A reward from its name ('watch_time' or 'clicks') or a reward object."""
+class ReturnGapReward:
+    """Retention as a reward: minus the days until the user's next session, paid when a session ends.
+
+    Steps inside a session pay 0, so the return is minus the total time away: a policy
+    maximises it by bringing users back sooner (KuaiSim's retention objective).
+    """
+
+    def __call__(self, response: Response) -> torch.Tensor:
+        return -response.return_gap
+
+
+class ReturnVisitReward:
+    """One point for each session that ends with the user coming back within the episode.
+
+    A session after which the user churns (does not return before the episode's horizon)
+    earns nothing, so the episode's return counts the user's return visits.
+    """
+
+    def __call__(self, response: Response) -> torch.Tensor:
+        return response.returned.to(torch.float32)
+
+
+_NAMED_REWARDS: dict[str, type] = {
+    "watch_time": WatchTimeReward,
+    "clicks": ClickReward,
+    "return_gap": ReturnGapReward,
+    "return_visits": ReturnVisitReward,
+}
+
+
+def make_reward(reward: str | Mapping[str, float] | Reward) -> Reward:
+    """A reward from its name (see ``_NAMED_REWARDS``), a behaviour-weight mapping, or a reward object."""
+    if isinstance(reward, Mapping):
+        return WeightedReward(reward)
     if not isinstance(reward, str):
         return reward
-    named = {"watch_time": WatchTimeReward, "clicks": ClickReward}
-    if reward not in named:
-        raise ConfigError(f"Unknown reward {reward!r}; use one of {sorted(named)} or pass a Reward object.")
-    return named[reward]()
+    if reward not in _NAMED_REWARDS:
+        raise ConfigError(
+            f"Unknown reward {reward!r}; use one of {sorted(_NAMED_REWARDS)}, a mapping of behaviour weights "
+            f"(keys among {_BEHAVIOURS}), or pass a Reward object."
+        )
+    return _NAMED_REWARDS[reward]()

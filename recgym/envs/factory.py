@@ -1,7 +1,9 @@
 """Entry points that gymnasium calls: build a simulator by name, then the env around it.
 
 Keyword arguments are split: those of ``RecVectorEnv`` go to the env, the rest to the
-simulator's factory, which names any it does not know.
+simulator's factory, which names any it does not know. ``param_distribution`` (a
+``ParamDistribution`` spec) turns any env into a Sim2Rec family: each user's episode draws
+its own hidden parameters.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ def load_simulator_factory(path: str) -> Any:
 def _split(simulator: str, kwargs: dict[str, Any]) -> tuple[UserSimulator, dict[str, Any]]:
     env_kwargs = {name: value for name, value in kwargs.items() if name in _ENV_ARGUMENTS}
     simulator_kwargs = {name: value for name, value in kwargs.items() if name not in _ENV_ARGUMENTS}
-    return load_simulator_factory(simulator)(**simulator_kwargs), env_kwargs
+    distribution = simulator_kwargs.pop("param_distribution", None)
+    user_model = load_simulator_factory(simulator)(**simulator_kwargs)
+    if distribution is not None:
+        from simulators.family import FamilyUser
+
+        user_model = FamilyUser(user_model, distribution)
+    return user_model, env_kwargs
 
 
 def make_env(simulator: str, **kwargs: Any) -> RecEnv:

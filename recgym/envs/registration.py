@@ -30,11 +30,20 @@ def registered_ids() -> list[str]:
     return sorted(env_id for env_id in gym.registry if env_id.startswith(f"{NAMESPACE}/"))
 
 
+# id -> (simulator factory entry point, max_episode_steps). Simulators whose episodes span
+# many sessions end themselves at their horizon in days; the step cap is only a safety net.
+BUILTIN_ENVS: dict[str, tuple[str, int]] = {
+    "recgym/InterestEvolution-v0": ("simulators.interest_evolution:make_simulator", 500),
+    "recgym/LongTermSatisfaction-v0": ("simulators.long_term_satisfaction:make_simulator", 2000),
+    "recgym/FatigueNovelty-v0": ("simulators.fatigue_novelty:make_simulator", 2000),
+    "recgym/MultiBehaviorRetention-v0": ("simulators.multi_behavior:make_simulator", 2000),
+    "recgym/Hydra-v0": ("simulators.hydra:make_simulator", 500),
+    "recgym/Sim2RecFamily-v0": ("simulators.family:make_family_simulator", 2000),
+}
+
+
 def register_builtin_envs() -> None:
     """The envs that ship with recgym; idempotent."""
-    if "recgym/InterestEvolution-v0" not in gym.registry:
-        register(
-            "recgym/InterestEvolution-v0",
-            simulator="simulators.interest_evolution:make_simulator",
-            max_episode_steps=500,
-        )
+    for env_id, (simulator, max_episode_steps) in BUILTIN_ENVS.items():
+        if env_id not in gym.registry:
+            register(env_id, simulator=simulator, max_episode_steps=max_episode_steps)

@@ -13,7 +13,12 @@ from gymnasium.vector.utils import batch_space
 
 from recgym.core import random
 from recgym.core.allocator import tune_cpu_allocator
-from recgym.core.candidates import CandidateSampler, PopularityCandidates, UniformCandidates
+from recgym.core.candidates import (
+    CandidateSampler,
+    PopularityCandidates,
+    TopicAffinityCandidates,
+    UniformCandidates,
+)
 from recgym.core.device import resolve_device
 from recgym.core.reward import Reward, make_reward
 from recgym.core.simulator import UserSimulator
@@ -46,14 +51,19 @@ class EnvState(TensorState):
 
 
 def make_candidate_sampler(sampler: str | CandidateSampler, simulator: UserSimulator) -> CandidateSampler:
-    """A candidate sampler from its name ('uniform', 'popularity') or an instance."""
+    """A candidate sampler from its name ('uniform', 'popularity', 'affinity') or an instance."""
     if not isinstance(sampler, str):
         return sampler
+    catalog = simulator.catalog
     if sampler == "uniform":
-        return UniformCandidates(simulator.catalog.num_items)
+        return UniformCandidates(catalog.num_items)
     if sampler == "popularity":
-        return PopularityCandidates(simulator.catalog.popularity)
-    raise ConfigError(f"Unknown candidate_sampler {sampler!r}; use 'uniform', 'popularity' or a CandidateSampler.")
+        return PopularityCandidates(catalog.popularity)
+    if sampler == "affinity":
+        return TopicAffinityCandidates(catalog.topic, catalog.num_topics)
+    raise ConfigError(
+        f"Unknown candidate_sampler {sampler!r}; use 'uniform', 'popularity', 'affinity' or a CandidateSampler."
+    )
 
 
 class RecVectorEnv(VectorEnv):
@@ -156,12 +166,13 @@ class RecVectorEnv(VectorEnv):
     def _fresh_state(self, keys: torch.Tensor, users: torch.Tensor | None) -> EnvState:
         """New episodes for the users with ``keys [n]`` at batch rows ``users`` (all when None)."""
         count = keys.shape[0]
+        history_items = torch.full((count, self.history_length), -1, dtype=torch.int64, device=self.device)
         return EnvState(
             user=self.simulator.reset(random.fold_in(keys, _FRESH_USER_STREAM), users),
             candidates=self.candidate_sampler.sample(
-                random.fold_in(keys, _FRESH_CANDIDATE_STREAM), self.num_candidates
+                random.fold_in(keys, _FRESH_CANDIDATE_STREAM), self.num_candidates, history_items
             ),
-            history_items=torch.full((count, self.history_length), -1, dtype=torch.int64, device=self.device),
+            history_items=history_items,
             history_watch_time=torch.zeros(count, self.history_length, device=self.device),
             episode_step=torch.zeros(count, dtype=torch.int64, device=self.device),
             keys=random.fold_in(keys, _FRESH_KEY_STREAM),
@@ -243,10 +254,13 @@ class RecVectorEnv(VectorEnv):
             torch.full_like(response.choice, -1),
         )
         episode_step = state.episode_step + 1
+        history_items = torch.cat([state.history_items[:, 1:], clicked_item.unsqueeze(1)], dim=1)
         self.state = EnvState(
             user=user,
-            candidates=self.candidate_sampler.sample(random.fold_in(keys, _CANDIDATE_STREAM), self.num_candidates),
-            history_items=torch.cat([state.history_items[:, 1:], clicked_item.unsqueeze(1)], dim=1),
+            candidates=self.candidate_sampler.sample(
+                random.fold_in(keys, _CANDIDATE_STREAM), self.num_candidates, history_items
+            ),
+            history_items=history_items,
             history_watch_time=torch.cat(
                 [state.history_watch_time[:, 1:], response.watch_time.sum(dim=1, keepdim=True)], dim=1
             ),

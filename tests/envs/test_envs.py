@@ -38,10 +38,13 @@ def _sequence_of_slates(num_users: int, steps: int) -> list[torch.Tensor]:
     return [torch.rand(num_users, 10, generator=generator).argsort(dim=1)[:, :2] for _ in range(steps)]
 
 
-def test_vector_env_equals_single_envs_with_the_same_seeds_across_episodes() -> None:
+@pytest.mark.parametrize("env_id", recgym.registered_ids())
+def test_vector_env_equals_single_envs_with_the_same_seeds_across_episodes(env_id: str) -> None:
     num_users, horizon, steps = 4, 25, 70  # several truncations and autoresets per user
-    vector = make_vector_env(num_envs=num_users, max_episode_steps=horizon)
-    singles = [gym.make(ENV_ID, num_items=500, max_episode_steps=horizon) for _ in range(num_users)]
+    vector = gym.make_vec(
+        env_id, num_envs=num_users, vectorization_mode="vector_entry_point", num_items=500, max_episode_steps=horizon
+    ).unwrapped
+    singles = [gym.make(env_id, num_items=500, max_episode_steps=horizon) for _ in range(num_users)]
     batch_observation, _ = vector.reset(seed=100)
     single_observations = [env.reset(seed=100 + user)[0] for user, env in enumerate(singles)]
     for slates in _sequence_of_slates(num_users, steps):
@@ -58,9 +61,12 @@ def test_vector_env_equals_single_envs_with_the_same_seeds_across_episodes() -> 
             single_observations[user] = observation
 
 
-def test_same_seed_same_trajectory_and_different_seed_differs() -> None:
+@pytest.mark.parametrize("env_id", recgym.registered_ids())
+def test_same_seed_same_trajectory_and_different_seed_differs(env_id: str) -> None:
     def trajectory(seed: int) -> list[torch.Tensor]:
-        env = make_vector_env(num_envs=6, max_episode_steps=40)
+        env = gym.make_vec(
+            env_id, num_envs=6, vectorization_mode="vector_entry_point", num_items=500, max_episode_steps=40
+        ).unwrapped
         observation, _ = env.reset(seed=seed)
         record = [observation["candidate_ids"]]
         for slates in _sequence_of_slates(6, 60):

@@ -1,0 +1,158 @@
+"""Simulator families (Sim2Rec): any simulator with parameters drawn per user, hidden from the policy.
+
+``FamilyUser`` wraps a simulator and a ``ParamDistribution``. When a user's episode starts
+it draws that user's parameters from the user's own key and keeps them in the hidden
+state, so every episode meets a different behaviour pattern and the batched env still
+equals single-user runs. The wrapped simulator sees ordinary per-user parameter tensors.
+
+Named families ship for the long-term simulators: ``train`` covers one region of
+parameter space and ``heldout`` a disjoint one, so a policy trained on ``train`` can be
+scored on users it has never met (Sim2Rec, Chen et al. 2023).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+from collections.abc import Mapping
+from typing import Any, Self
+
+import torch
+
+from recgym.core import random
+from recgym.core.catalog import Catalog
+from recgym.core.param_distribution import ParamDistribution, as_param_distribution
+from recgym.core.response import Response
+from recgym.core.simulator import FeatureSpec, SimParams, UserSimulator
+from recgym.core.state import TensorState
+from recgym.errors import ConfigError
+
+_FAMILY_KEY_STREAM = 77
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyState(TensorState):
+    """The wrapped simulator's state plus each user's drawn parameters."""
+
+    user: TensorState
+    params: torch.Tensor
+    """Drawn parameter values, float [B, P], columns in the distribution's ``names`` order."""
+
+
+class FamilyUser:
+    """``simulator`` whose parameters named in ``distribution`` differ per user and per episode."""
+
+    def __init__(self, simulator: UserSimulator, distribution: ParamDistribution | Mapping[str, Any]) -> None:
+        self.base = simulator
+        self.distribution = as_param_distribution(distribution)
+        self.distribution.check_against(simulator.params)
+        self.catalog: Catalog = simulator.catalog
+        self.params: SimParams = simulator.params
+
+    def to(self, device: torch.device | str) -> Self:
+        return type(self)(self.base.to(device), self.distribution)
+
+    def _with_params(self, params: SimParams) -> UserSimulator:
+        """A shallow copy of the wrapped simulator that reads ``params`` (simulators keep no other param copy)."""
+        view = copy.copy(self.base)
+        view.params = params
+        return view
+
+    def _for_state(self, state: FamilyState) -> UserSimulator:
+        return self._with_params(self.distribution.apply(self.base.params, state.params))
+
+    # -- protocol ----------------------------------------------------------------------------
+    def reset(self, keys: torch.Tensor, users: torch.Tensor | None = None) -> FamilyState:
+        drawn = self.distribution.sample(random.fold_in(keys, _FAMILY_KEY_STREAM))
+        view = self._with_params(self.distribution.apply(self.base.params.take(users), drawn))
+        return FamilyState(user=view.reset(keys, None), params=drawn)
+
+    def step(self, state: FamilyState, slate_items: torch.Tensor, keys: torch.Tensor) -> tuple[FamilyState, Response]:
+        user, response = self._for_state(state).step(state.user, slate_items, keys)
+        return FamilyState(user=user, params=state.params), response
+
+    def terminated(self, state: FamilyState) -> torch.Tensor:
+        return self._for_state(state).terminated(state.user)
+
+    def observe(self, state: FamilyState) -> dict[str, torch.Tensor]:
+        """Only what the wrapped simulator shows: the drawn parameters stay hidden."""
+        return self._for_state(state).observe(state.user)
+
+    def observation_spec(self) -> dict[str, FeatureSpec]:
+        return self.base.observation_spec()
+
+    def item_features(self, items: torch.Tensor) -> torch.Tensor:
+        return self.base.item_features(items)
+
+    def item_feature_spec(self) -> FeatureSpec:
+        return self.base.item_feature_spec()
+
+    def expected_reward(self, state: FamilyState, items: torch.Tensor) -> torch.Tensor:
+        return self._for_state(state).expected_reward(state.user, items)
+
+    def drawn_params(self, state: FamilyState) -> dict[str, torch.Tensor]:
+        """Each user's hidden parameters by name, [B] each: for analysis and Sim2Rec's encoder targets."""
+        return {name: state.params[:, index] for index, name in enumerate(self.distribution.names)}
+
+
+# Named families: ``train`` and a disjoint ``heldout`` region per simulator.
+FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
+    "long_term_satisfaction": {
+        "train": {
+            "sensitivity": {"uniform": [0.15, 0.45]},
+            "memory_discount": {"uniform": [0.5, 0.8]},
+            "click_clickbait_weight": {"uniform": [1.0, 3.0]},
+            "return_gap_sensitivity": {"uniform": [1.5, 3.5]},
+        },
+        "heldout": {
+            "sensitivity": {"uniform": [0.5, 0.8]},
+            "memory_discount": {"uniform": [0.8, 0.9]},
+            "click_clickbait_weight": {"uniform": [3.0, 4.0]},
+            "return_gap_sensitivity": {"uniform": [3.5, 5.0]},
+        },
+    },
+    "multi_behavior": {
+        "train": {
+            "click_bias": {"uniform": [-1.0, 0.0]},
+            "satisfaction_gain": {"uniform": [2.0, 4.0]},
+            "leave_dissatisfaction": {"uniform": [0.05, 0.12]},
+            "return_gap_sensitivity": {"uniform": [1.5, 3.0]},
+        },
+        "heldout": {
+            "click_bias": {"uniform": [0.0, 1.0]},
+            "satisfaction_gain": {"uniform": [4.0, 6.0]},
+            "leave_dissatisfaction": {"uniform": [0.12, 0.18]},
+            "return_gap_sensitivity": {"uniform": [3.0, 4.5]},
+        },
+    },
+}
+
+
+def make_family_simulator(
+    base: str = "long_term_satisfaction",
+    family: str | Mapping[str, Any] = "train",
+    **kwargs: Any,
+) -> FamilyUser:
+    """The registered factory of ``recgym/Sim2RecFamily-v0``.
+
+    Args:
+        base: a module in ``simulators`` with a ``make_simulator`` factory.
+        family: a named family of ``base`` (see ``FAMILIES``), or a ``ParamDistribution`` spec.
+        kwargs: passed to the base factory (catalog size, fixed parameters, ...).
+    """
+    try:
+        factory = importlib.import_module(f"simulators.{base}").make_simulator
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(
+            f"Unknown base simulator {base!r}: expected a module simulators.{base} with make_simulator."
+        ) from error
+    if isinstance(family, str):
+        named = FAMILIES.get(base, {})
+        if family not in named:
+            raise ConfigError(
+                f"Unknown family {family!r} for base {base!r}; named families: {sorted(named) or 'none'}. "
+                "Pass a ParamDistribution spec (a mapping of field -> distribution) instead."
+            )
+        family = named[family]
+    return FamilyUser(factory(**kwargs), family)
