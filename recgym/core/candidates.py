@@ -154,7 +154,7 @@ class TopicAffinityCandidates(_RedrawSampler):
     items keep a small action space.
     """
 
-    def __init__(self, topic: torch.Tensor, num_topics: int, temperature: float = 1.0, explore: float = 0.2) -> None:
+    def __init__(self, topic: torch.Tensor, num_topics: int, temperature: float = 0.5, explore: float = 0.2) -> None:
         if topic.dim() != 1 or topic.numel() == 0:
             raise ConfigError(f"topic must be a non-empty vector [N]; got shape {tuple(topic.shape)}.")
         if temperature <= 0:

@@ -162,10 +162,10 @@ def parse_distribution(name: str, spec: Any) -> Distribution:
             return Normal(values[0], values[1], *clip)
         if kind == "choice":
             return Choice(tuple(values))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"Parameter {name!r}: distribution {spec!r} has non-numeric arguments. {hint}") from error
     except ConfigError as error:
         raise ConfigError(f"Parameter {name!r}: {error}") from error
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"Parameter {name!r}: distribution {spec!r} has non-numeric arguments. {hint}") from error
     raise ConfigError(f"Parameter {name!r}: unknown or malformed distribution {spec!r}. {hint}")
 
 

@@ -269,7 +269,8 @@ class RecVectorEnv(VectorEnv):
         )
         terminated = self.simulator.terminated(user)
         if self.max_episode_steps is not None:
-            truncated = (episode_step >= self.max_episode_steps) & ~terminated
+            # As gymnasium's TimeLimit: an episode that ends on its last allowed step is both.
+            truncated = episode_step >= self.max_episode_steps
         else:
             truncated = torch.zeros_like(terminated)
         done = terminated | truncated

@@ -82,7 +82,7 @@ class SB3VecEnv(VecEnv):
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if done.any():
             final = self.convert_observation(info["final_obs"])
-            was_truncated = to_numpy(truncated)
+            was_truncated = to_numpy(truncated & ~terminated)  # SB3 bootstraps only true time limits
             for user in np.flatnonzero(done):  # only finished users: SB3 wants per-env dicts
                 terminal = final[user] if self.flatten else {key: value[user] for key, value in final.items()}
                 infos[user] = {

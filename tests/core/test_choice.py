@@ -56,3 +56,23 @@ def test_per_user_parameters_broadcast() -> None:
 def test_invalid_temperature_is_rejected() -> None:
     with pytest.raises(ConfigError, match="temperature"):
         MultinomialLogit(temperature=0.0)
+
+
+def test_retention_rewards_and_weighted_mappings() -> None:
+    from recgym.core.response import Response
+    from recgym.core.reward import make_reward
+
+    choice = torch.tensor([0, -1, 1])
+    response = Response.from_choice(
+        choice,
+        2,
+        torch.tensor([3.0, 0.0, 2.0]),
+        left=torch.tensor([True, True, False]),
+        return_gap=torch.tensor([1.5, 40.0, 0.0]),
+        returned=torch.tensor([True, False, False]),
+    )
+    assert make_reward("return_gap")(response).tolist() == [-1.5, -40.0, -0.0]
+    assert make_reward("return_visits")(response).tolist() == [1.0, 0.0, 0.0]
+    assert make_reward({"watch_time": 1.0, "clicked": 2.0})(response).tolist() == [5.0, 0.0, 4.0]
+    with pytest.raises(ConfigError, match="mapping of behaviour weights"):
+        make_reward("retention")
