@@ -4,7 +4,8 @@ Slates are random but precomputed (a pool of valid slates cycled through), so th
 figure measures the env, not the slate sampler. Prints one row per (device, num_envs)
 and the configuration; record results in benchmarks/RESULTS.md with the machine.
 
-    python benchmarks/env_throughput.py [--env recgym/InterestEvolution-v0] [--num-envs 1 64 4096 65536]
+    python benchmarks/env_throughput.py [--env recgym/InterestEvolution-v0 ...] [--num-envs 1 64 4096 65536]
+        [--num-items 10000 1000000] [--candidate-sampler uniform]
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ def _slate_pool(num_envs: int, num_candidates: int, slate_size: int, device: tor
     ]
 
 
-def measure(env_id: str, num_envs: int, device: str, seconds: float, num_candidates: int, slate_size: int) -> float:
+def measure(
+    env_id: str,
+    num_envs: int,
+    device: str,
+    seconds: float,
+    num_candidates: int,
+    slate_size: int,
+    num_items: int,
+    candidate_sampler: str,
+) -> float:
     """User-steps per second, timed over at least ``seconds`` after a warm-up."""
     env = gym.make_vec(
         env_id,
@@ -36,6 +46,8 @@ def measure(env_id: str, num_envs: int, device: str, seconds: float, num_candida
         device=device,
         num_candidates=num_candidates,
         slate_size=slate_size,
+        num_items=num_items,
+        candidate_sampler=candidate_sampler,
     )
     slates = _slate_pool(num_envs, num_candidates, slate_size, env.unwrapped.device)
     env.reset(seed=0)
@@ -56,7 +68,9 @@ def measure(env_id: str, num_envs: int, device: str, seconds: float, num_candida
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="recgym/InterestEvolution-v0")
+    parser.add_argument("--env", nargs="+", default=["recgym/InterestEvolution-v0"])
+    parser.add_argument("--num-items", type=int, nargs="+", default=[10_000], help="catalog sizes")
+    parser.add_argument("--candidate-sampler", default="uniform", help="uniform, popularity or affinity")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 64, 1024, 4096, 16384, 65536])
     parser.add_argument("--devices", nargs="+", default=["cpu", *(["cuda"] if torch.cuda.is_available() else [])])
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -67,16 +81,26 @@ def main() -> None:
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(
-        f"# {arguments.env}: candidates={arguments.num_candidates} slate={arguments.slate_size} "
-        f"torch={torch.__version__} threads={torch.get_num_threads()} cpu={cpu} gpu={gpu}"
+        f"# candidates={arguments.num_candidates} slate={arguments.slate_size} "
+        f"sampler={arguments.candidate_sampler} torch={torch.__version__} threads={torch.get_num_threads()} "
+        f"cpu={cpu} gpu={gpu}"
     )
-    print(f"{'device':<8}{'num_envs':>10}{'user-steps/s':>16}")
-    for device in arguments.devices:
-        for num_envs in arguments.num_envs:
-            rate = measure(
-                arguments.env, num_envs, device, arguments.seconds, arguments.num_candidates, arguments.slate_size
-            )
-            print(f"{device:<8}{num_envs:>10}{rate:>16,.0f}", flush=True)
+    print(f"{'env':<36}{'device':<8}{'num_items':>11}{'num_envs':>10}{'user-steps/s':>16}")
+    for env_id in arguments.env:
+        for device in arguments.devices:
+            for num_items in arguments.num_items:
+                for num_envs in arguments.num_envs:
+                    rate = measure(
+                        env_id,
+                        num_envs,
+                        device,
+                        arguments.seconds,
+                        arguments.num_candidates,
+                        arguments.slate_size,
+                        num_items,
+                        arguments.candidate_sampler,
+                    )
+                    print(f"{env_id:<36}{device:<8}{num_items:>11,}{num_envs:>10}{rate:>16,.0f}", flush=True)
 
 
 if __name__ == "__main__":
