@@ -140,7 +140,8 @@ class InterestEvolutionUser:
         topics = self.catalog.lookup("topic", slate_items)
         affinity = state.interests.gather(1, topics)
         probabilities = self._choice_model(params).probabilities(affinity)
-        choice = sample_choice(probabilities, random.uniform(random.fold_in(keys, 1)))
+        choice_u, drift_u = random.uniform(keys, (2,)).unbind(1)
+        choice = sample_choice(probabilities, choice_u)
         clicked_any = choice >= 0
         position = choice.clamp_min(0).unsqueeze(1)
         chosen_item = slate_items.gather(1, position).squeeze(1)
@@ -160,7 +161,7 @@ class InterestEvolutionUser:
         budget_after_click = state.budget - watch + params.budget_bonus * watch * utility
         budget = torch.where(clicked_any, budget_after_click, state.budget - params.no_click_penalty)
 
-        interests = self._drift(state.interests, chosen_topic, chosen_interest, clicked_any, keys)
+        interests = self._drift(state.interests, chosen_topic, chosen_interest, clicked_any, drift_u)
         next_state = InterestEvolutionState(interests=interests, budget=budget)
         response = Response.from_choice(choice, slate_items.shape[1], watch, left=self.terminated(next_state))
         return next_state, response
@@ -171,13 +172,13 @@ class InterestEvolutionUser:
         chosen_topic: torch.Tensor,
         chosen_interest: torch.Tensor,
         clicked_any: torch.Tensor,
-        keys: torch.Tensor,
+        uniforms: torch.Tensor,
     ) -> torch.Tensor:
         """RecSim's update: step alpha * (1 - u_c), up with probability (u_c + 1) / 2, else down."""
         params = self.params
         alpha = params.drift_y0 - (params.drift_y0 / params.drift_x0) * chosen_interest.abs()
         step_size = alpha * (1.0 - chosen_interest)
-        goes_up = random.uniform(random.fold_in(keys, 2)) < (chosen_interest + 1.0) / 2.0
+        goes_up = uniforms < (chosen_interest + 1.0) / 2.0
         updated = torch.where(goes_up, chosen_interest + step_size, chosen_interest - step_size).clamp(-1.0, 1.0)
         updated = torch.where(clicked_any, updated, chosen_interest)
         return interests.scatter(1, chosen_topic, updated.unsqueeze(1))

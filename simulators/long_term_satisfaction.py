@@ -36,9 +36,9 @@ from simulators.retention import (
 
 ParamLike = float | torch.Tensor
 
-# Per-step random streams folded into the step keys.
-_CHOICE_STREAM, _ENGAGEMENT_STREAM, _INNOVATION_STREAM, _RETENTION_STREAM = 1, 2, 3, 4
-_GAUSS_HERMITE_POINTS = 16
+_RETENTION_STREAM = 4
+# Columns of the one uniform draw per step: choice, engagement noise (2), NPE innovation (2).
+_STEP_UNIFORMS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +171,8 @@ class LongTermSatisfactionUser:
         clickbait = self.clickbait.index_select(0, slate_items.reshape(-1)).view_as(slate_items).to(torch.float32)
         choice_model = MultinomialLogit(no_click_score=params.no_click_logit)
         probabilities = choice_model.probabilities(self._click_logits(clickbait, satisfaction))
-        choice = sample_choice(probabilities, random.uniform(random.fold_in(keys, _CHOICE_STREAM)))
+        uniforms = random.uniform(keys, (_STEP_UNIFORMS,))
+        choice = sample_choice(probabilities, uniforms[:, 0])
         clicked_any = choice >= 0
         position = choice.clamp_min(0).unsqueeze(1)
         chosen_clickbait = clickbait.gather(1, position).squeeze(1)
@@ -179,11 +180,11 @@ class LongTermSatisfactionUser:
 
         # Engagement uses the satisfaction before this step's update, as RecSim does.
         mean, std = self._log_engagement_moments(chosen_clickbait, satisfaction)
-        log_engagement = mean + std * random.normal(random.fold_in(keys, _ENGAGEMENT_STREAM))
+        log_engagement = mean + std * random.normal_from_uniforms(uniforms[:, 1], uniforms[:, 2])
         duration = self.catalog.duration.index_select(0, chosen_item)
         engagement = torch.where(clicked_any, torch.minimum(torch.exp(log_engagement), duration), 0.0)
 
-        innovation = params.innovation_stddev * random.normal(random.fold_in(keys, _INNOVATION_STREAM))
+        innovation = params.innovation_stddev * random.normal_from_uniforms(uniforms[:, 3], uniforms[:, 4])
         exposure = torch.where(clicked_any, -2.0 * (chosen_clickbait - 0.5), 0.0)
         npe = params.memory_discount * state.net_positive_exposure + exposure + innovation
         new_satisfaction = torch.sigmoid(params.sensitivity * npe)

@@ -41,7 +41,7 @@ from simulators.retention import (
 
 ParamLike = float | torch.Tensor
 
-_MOOD_STREAM, _BEHAVIOUR_STREAM, _RETENTION_STREAM = 1, 2, 3
+_RETENTION_STREAM = 3
 _NUM_BEHAVIOUR_DRAWS = 5  # examine, click, like, share, follow
 _HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(12)
 _MIN_DURATION, _MAX_DURATION = 1.0, 10.0
@@ -197,10 +197,12 @@ class MultiBehaviorUser:
     ) -> tuple[MultiBehaviorState, Response]:
         params = self.params
         slate_size = slate_items.shape[1]
-        mood = _col(params.mood_std) * random.normal(random.fold_in(keys, _MOOD_STREAM)).unsqueeze(1)
+        # One hash pass for every draw of the step: five behaviours per position, then two for the mood.
+        draws = random.uniform(keys, (_NUM_BEHAVIOUR_DRAWS * slate_size + 2,))
+        behaviour_draws = draws[:, :-2].view(-1, _NUM_BEHAVIOUR_DRAWS, slate_size)
+        examine_u, click_u, like_u, share_u, follow_u = behaviour_draws.unbind(1)
+        mood = _col(params.mood_std) * random.normal_from_uniforms(draws[:, -2], draws[:, -1]).unsqueeze(1)
         appeal = self._appeal(state.interest, slate_items) + mood
-        draws = random.uniform(random.fold_in(keys, _BEHAVIOUR_STREAM), (_NUM_BEHAVIOUR_DRAWS, slate_size))
-        examine_u, click_u, like_u, share_u, follow_u = draws.unbind(1)
 
         examined = examine_u < self._examine_probability(slate_size, slate_items.device)
         clicked = examined & (click_u < torch.sigmoid(_col(params.click_bias) + appeal))

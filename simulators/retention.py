@@ -25,8 +25,6 @@ from recgym.errors import ConfigError
 
 ParamLike = float | torch.Tensor
 
-# Streams a retention step draws from (folded into the simulator's step keys).
-_LEAVE_STREAM, _GAP_STREAM = 901, 902
 _SESSION_STEP_SCALE = 100.0
 """Divides steps-in-session for the observation, like the env's ``step_scale``."""
 
@@ -108,12 +106,16 @@ class SessionEvents:
 def advance_sessions(
     session: SessionState, satisfaction: torch.Tensor, params: RetentionParams, keys: torch.Tensor
 ) -> tuple[SessionState, SessionEvents]:
-    """One step of leave-and-return for every user, given satisfaction in [0, 1] after the step."""
+    """One step of leave-and-return for every user, given satisfaction in [0, 1] after the step.
+
+    ``keys`` must be a stream of the simulator's own (``random.fold_in``): two uniforms are drawn from it.
+    """
     dissatisfaction = (1.0 - satisfaction).clamp(0.0, 1.0)
     leave_probability = params.leave_base + params.leave_dissatisfaction * dissatisfaction
-    left = random.uniform(random.fold_in(keys, _LEAVE_STREAM)) < leave_probability
+    leave_u, gap_u = random.uniform(keys, (2,)).unbind(1)
+    left = leave_u < leave_probability
     mean_gap = params.return_gap_days * torch.exp(params.return_gap_sensitivity * (0.5 - satisfaction))
-    exponential = -torch.log1p(-random.uniform(random.fold_in(keys, _GAP_STREAM)))
+    exponential = -torch.log1p(-gap_u)
     gap = torch.where(left, mean_gap * exponential, torch.zeros_like(mean_gap))
     next_clock = session.clock_days + gap
     churned = left & (next_clock >= params.horizon_days)

@@ -54,6 +54,12 @@ def duplicate_mask(rows: torch.Tensor) -> torch.Tensor:
     return mask
 
 
+def rows_with_repeats(rows: torch.Tensor) -> torch.Tensor:
+    """Indices of the rows [B, C] that hold some value twice: one sort, cheaper than a full mask."""
+    ordered = rows.sort(dim=1).values
+    return (ordered[:, 1:] == ordered[:, :-1]).any(dim=1).nonzero().squeeze(1)
+
+
 class _RedrawSampler:
     """Shared draw-then-redraw-collisions loop; subclasses say how to draw one item."""
 
@@ -71,16 +77,19 @@ class _RedrawSampler:
     ) -> torch.Tensor:
         self._check(num_candidates)
         items = self._draw(keys, num_candidates, history_items)
+        rows = rows_with_repeats(items)
         for round_index in range(1, _MAX_REDRAW_ROUNDS + 1):
-            collided = duplicate_mask(items)
-            rows = collided.any(dim=1).nonzero().squeeze(1)
             if rows.numel() == 0:
                 return items
-            # Redraw only the colliding rows; each row's draw depends on its own key alone.
+            # Redraw only the colliding positions of the colliding rows; a row's draws depend
+            # on its own key alone, so batched and single-user runs agree.
+            current = items.index_select(0, rows)
+            collided = duplicate_mask(current)
             history_rows = None if history_items is None else history_items.index_select(0, rows)
             redrawn = self._draw(random.fold_in(keys.index_select(0, rows), round_index), num_candidates, history_rows)
-            repaired = torch.where(collided.index_select(0, rows), redrawn, items.index_select(0, rows))
+            repaired = torch.where(collided, redrawn, current)
             items = items.index_copy(0, rows, repaired)
+            rows = rows[duplicate_mask(repaired).any(dim=1)]
         return self._fallback(keys, num_candidates, items)
 
     def _fallback(self, keys: torch.Tensor, num_candidates: int, items: torch.Tensor) -> torch.Tensor:

@@ -86,7 +86,7 @@ class HydraState(TensorState):
 
 
 # Per-user random streams of the live simulator.
-_COMMUNITY_STREAM, _COMPONENT_STREAM, _ACTIVITY_STREAM, _CHOICE_STREAM, _LEAVE_STREAM = 1, 2, 3, 4, 5
+_COMMUNITY_STREAM, _COMPONENT_STREAM, _ACTIVITY_STREAM = 1, 2, 3
 
 
 def catalog_from_model(model: HydraModel, duration: float = 4.0) -> Catalog:
@@ -164,13 +164,14 @@ class HydraUser:
         params = self.params
         choice_model = MultinomialLogit(no_click_score=params.no_click_score, temperature=params.temperature)
         probabilities = choice_model.probabilities(self.scores(state, slate_items))
-        choice = sample_choice(probabilities, random.uniform(random.fold_in(keys, _CHOICE_STREAM)))
+        choice_u, leave_u = random.uniform(keys, (2,)).unbind(1)  # one hash pass for both draws
+        choice = sample_choice(probabilities, choice_u)
         clicked_any = choice >= 0
         chosen_item = slate_items.gather(1, choice.clamp_min(0).unsqueeze(1))
         same = (self.catalog.lookup("topic", chosen_item) == state.community.unsqueeze(1)).to(torch.float32)
         watch = (self.catalog.lookup("duration", chosen_item) * self._watch_fraction(same)).squeeze(1)
         watch = torch.where(clicked_any, watch, torch.zeros_like(watch))
-        walks_away = random.uniform(random.fold_in(keys, _LEAVE_STREAM)) < params.leave_on_no_click
+        walks_away = leave_u < params.leave_on_no_click
         next_state = HydraState(
             community=state.community,
             activity=state.activity,
