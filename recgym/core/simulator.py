@@ -5,6 +5,10 @@ that ``reset`` creates and ``step`` returns anew, randomness comes from per-user
 handed in, and population-level parameters live apart in ``SimParams``. The env owns
 the loop, the candidates, the history and autoreset; a simulator only says how users
 behave.
+
+Contract that lets ``simulators.family.FamilyUser`` vary any simulator per user: read
+parameters from ``self.params`` at call time (never copy them out in ``__init__``), and
+make ``params.check()`` accept per-user tensors.
 """
 
 from __future__ import annotations
