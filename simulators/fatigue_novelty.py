@@ -29,7 +29,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec
+from recgym.core.simulator import FeatureSpec, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -95,7 +95,7 @@ class FatigueNoveltyParams(RetentionParams):
         """Reject values that make the model meaningless, naming the field."""
         self.check_retention()
         for name in ("temperature", "watch_sharpness"):
-            if _min(getattr(self, name)) <= 0:
+            if param_min(getattr(self, name)) <= 0:
                 raise ConfigError(f"FatigueNoveltyParams.{name} must be positive; got {getattr(self, name)}.")
         for name in (
             "interest_weight",
@@ -106,31 +106,18 @@ class FatigueNoveltyParams(RetentionParams):
             "propensity_noise",
             "novelty_weight",
         ):
-            if _min(getattr(self, name)) < 0:
+            if param_min(getattr(self, name)) < 0:
                 raise ConfigError(f"FatigueNoveltyParams.{name} must be >= 0; got {getattr(self, name)}.")
         for name in ("boredom_decay", "boredom_daily_decay", "familiarity_rate", "satisfaction_rate"):
-            if _min(getattr(self, name)) <= 0 or _max(getattr(self, name)) > 1:
+            if param_min(getattr(self, name)) <= 0 or param_max(getattr(self, name)) > 1:
                 raise ConfigError(f"FatigueNoveltyParams.{name} must lie in (0, 1]; got {getattr(self, name)}.")
         for name in ("initial_familiarity", "novelty_neutral", "initial_satisfaction"):
-            if _min(getattr(self, name)) < 0 or _max(getattr(self, name)) > 1:
+            if param_min(getattr(self, name)) < 0 or param_max(getattr(self, name)) > 1:
                 raise ConfigError(f"FatigueNoveltyParams.{name} must lie in [0, 1]; got {getattr(self, name)}.")
-        if _min(self.novelty_level_median) <= 0 or _max(self.novelty_level_median) >= 1:
+        if param_min(self.novelty_level_median) <= 0 or param_max(self.novelty_level_median) >= 1:
             raise ConfigError(
                 f"FatigueNoveltyParams.novelty_level_median must lie in (0, 1); got {self.novelty_level_median}."
             )
-
-
-def _min(value: ParamLike) -> float:
-    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _max(value: ParamLike) -> float:
-    return float(value.max()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _column(value: ParamLike) -> ParamLike:
-    """A [B] parameter shaped to broadcast against [B, K]; floats pass through."""
-    return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,12 +156,12 @@ class FatigueNoveltyUser:
         """Attractiveness of items with ``topics``/``quality`` [B, K] for each user, [B, K]."""
         params = self.params
         novelty = 1.0 - state.familiarity.gather(1, topics)
-        novelty_gain = _column(params.novelty_weight * (state.propensity - params.novelty_neutral))
+        novelty_gain = per_user_column(params.novelty_weight * (state.propensity - params.novelty_neutral))
         return (
-            _column(params.interest_weight) * state.interests.gather(1, topics)
-            + _column(params.quality_weight) * quality
+            per_user_column(params.interest_weight) * state.interests.gather(1, topics)
+            + per_user_column(params.quality_weight) * quality
             + novelty_gain * novelty
-            - _column(params.boredom_penalty) * state.boredom.gather(1, topics)
+            - per_user_column(params.boredom_penalty) * state.boredom.gather(1, topics)
         )
 
     @staticmethod
@@ -198,7 +185,7 @@ class FatigueNoveltyUser:
         return FatigueNoveltyState(
             interests=interests,
             boredom=torch.zeros_like(interests),
-            familiarity=_column(params.initial_familiarity) * 0.5 * (interests + 1.0),
+            familiarity=per_user_column(params.initial_familiarity) * 0.5 * (interests + 1.0),
             novelty_level=novelty_level,
             propensity=self._propensity(
                 novelty_level, params.propensity_noise, random.uniform(random.fold_in(keys, _PROPENSITY_STREAM))
@@ -229,8 +216,8 @@ class FatigueNoveltyUser:
         # Boredom: decay, exposure (+ consumption), then the days away (the gap is 0 unless the session ended).
         away = torch.pow(params.boredom_daily_decay, events.return_gap).unsqueeze(1)
         clicked_positions = torch.arange(slate_items.shape[1], device=choice.device) == choice.unsqueeze(1)
-        added = _column(params.boredom_exposure) + _column(params.boredom_consume) * clicked_positions
-        boredom = (state.boredom * (_column(params.boredom_decay) * away)).scatter_add_(1, topics, added * away)
+        added = per_user_column(params.boredom_exposure) + per_user_column(params.boredom_consume) * clicked_positions
+        boredom = (state.boredom * (per_user_column(params.boredom_decay) * away)).scatter_add_(1, topics, added * away)
 
         rate = (params.familiarity_rate * clicked_any).unsqueeze(1)
         familiarity = (state.familiarity * (1.0 - rate)).scatter_add_(1, topics.gather(1, position), rate)
@@ -278,8 +265,8 @@ class FatigueNoveltyUser:
         """
         params = self.params
         scores = self._scores(state, self.catalog.lookup("topic", items), self.catalog.lookup("quality", items))
-        click = torch.sigmoid((scores - _column(params.no_click_score)) / _column(params.temperature))
-        fraction = torch.sigmoid(_column(params.watch_sharpness) * scores)
+        click = torch.sigmoid((scores - per_user_column(params.no_click_score)) / per_user_column(params.temperature))
+        fraction = torch.sigmoid(per_user_column(params.watch_sharpness) * scores)
         return click * fraction * self.catalog.lookup("duration", items)
 
 

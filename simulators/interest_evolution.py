@@ -20,7 +20,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import ChoiceModel, MultinomialLogit, MultinomialProportional, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, SimParams
+from recgym.core.simulator import FeatureSpec, SimParams, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
@@ -61,20 +61,16 @@ class InterestEvolutionParams(SimParams):
     def check(self) -> None:
         """Reject values that make the model meaningless, naming the field."""
         for name in ("initial_budget", "logit_temperature", "drift_x0"):
-            if _min(getattr(self, name)) <= 0:
+            if param_min(getattr(self, name)) <= 0:
                 raise ConfigError(f"InterestEvolutionParams.{name} must be positive; got {getattr(self, name)}.")
         for name in ("no_click_penalty", "budget_bonus", "drift_y0"):
-            if _min(getattr(self, name)) < 0:
+            if param_min(getattr(self, name)) < 0:
                 raise ConfigError(f"InterestEvolutionParams.{name} must be >= 0; got {getattr(self, name)}.")
-        if _min(self.no_click_mass - self.min_normalizer) <= 0:
+        if param_min(self.no_click_mass - self.min_normalizer) <= 0:
             raise ConfigError(
                 "InterestEvolutionParams.no_click_mass must exceed min_normalizer so that not clicking "
                 f"is possible; got no_click_mass={self.no_click_mass}, min_normalizer={self.min_normalizer}."
             )
-
-
-def _min(value: ParamLike) -> float:
-    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,9 +207,9 @@ class InterestEvolutionUser:
         click_probability = expanded[:, 0].view(num_users, num_candidates)
         quality = self.catalog.lookup("quality", items)
         fraction = (
-            _unsqueeze(params.watch_base)
-            + _unsqueeze(params.watch_interest_weight) * affinity
-            + _unsqueeze(params.watch_quality_weight) * quality
+            per_user_column(params.watch_base)
+            + per_user_column(params.watch_interest_weight) * affinity
+            + per_user_column(params.watch_quality_weight) * quality
         ).clamp(0.0, 1.0)
         watch = torch.minimum(
             state.budget.clamp_min(0.0).unsqueeze(1), self.catalog.lookup("duration", items) * fraction
@@ -228,10 +224,6 @@ class InterestEvolutionUser:
             if isinstance(value := getattr(self.params, field.name), torch.Tensor)
         }
         return dataclasses.replace(self.params, **changes)
-
-
-def _unsqueeze(value: ParamLike) -> ParamLike:
-    return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
 
 
 def make_simulator(

@@ -23,7 +23,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec
+from recgym.core.simulator import FeatureSpec, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -72,25 +72,13 @@ class LongTermSatisfactionParams(RetentionParams):
     def check(self) -> None:
         """Reject values that make the model meaningless, naming the field."""
         self.check_retention()
-        if _min(self.memory_discount) < 0 or _max(self.memory_discount) >= 1:
+        if param_min(self.memory_discount) < 0 or param_max(self.memory_discount) >= 1:
             raise ConfigError(
                 f"LongTermSatisfactionParams.memory_discount must lie in [0, 1); got {self.memory_discount}."
             )
         for name in ("sensitivity", "innovation_stddev", "choc_stddev", "kale_stddev", "initial_npe_spread"):
-            if _min(getattr(self, name)) < 0:
+            if param_min(getattr(self, name)) < 0:
                 raise ConfigError(f"LongTermSatisfactionParams.{name} must be >= 0; got {getattr(self, name)}.")
-
-
-def _min(value: ParamLike) -> float:
-    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _max(value: ParamLike) -> float:
-    return float(value.max()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _per_user(value: ParamLike) -> ParamLike:
-    return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,9 +125,9 @@ class LongTermSatisfactionUser:
 
     def _click_logits(self, clickbait: torch.Tensor, satisfaction: torch.Tensor) -> torch.Tensor:
         params = self.params
-        return _per_user(params.click_clickbait_weight) * clickbait + _per_user(params.click_satisfaction_weight) * (
-            satisfaction.unsqueeze(1) - 0.5
-        )
+        return per_user_column(params.click_clickbait_weight) * clickbait + per_user_column(
+            params.click_satisfaction_weight
+        ) * (satisfaction.unsqueeze(1) - 0.5)
 
     def _log_engagement_moments(
         self, clickbait: torch.Tensor, satisfaction: torch.Tensor
@@ -222,7 +210,7 @@ class LongTermSatisfactionUser:
         satisfaction = self.satisfaction(state)
         clickbait = self.clickbait.index_select(0, items.reshape(-1)).view_as(items)
         click_logit = self._click_logits(clickbait, satisfaction)
-        click_probability = torch.sigmoid(click_logit - _per_user(self.params.no_click_logit))
+        click_probability = torch.sigmoid(click_logit - per_user_column(self.params.no_click_logit))
         mean, std = self._log_engagement_moments(clickbait, satisfaction)
         log_duration = torch.log(self.catalog.duration.index_select(0, items.reshape(-1)).view_as(items))
         std = std.clamp_min(1e-6)

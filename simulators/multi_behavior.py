@@ -28,7 +28,7 @@ import torch
 from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec
+from recgym.core.simulator import FeatureSpec, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -90,24 +90,11 @@ class MultiBehaviorParams(RetentionParams):
         """Reject values that make the model meaningless, naming the field."""
         self.check_retention()
         for name in ("affinity_scale", "mood_std", "watch_scale", "length_penalty", "engagement_scale", "skip_penalty"):
-            if _min(getattr(self, name)) < 0:
+            if param_min(getattr(self, name)) < 0:
                 raise ConfigError(f"MultiBehaviorParams.{name} must be >= 0; got {getattr(self, name)}.")
         for name in ("position_decay", "satisfaction_memory", "interest_drift"):
-            if _min(getattr(self, name)) < 0 or _max(getattr(self, name)) > 1:
+            if param_min(getattr(self, name)) < 0 or param_max(getattr(self, name)) > 1:
                 raise ConfigError(f"MultiBehaviorParams.{name} must lie in [0, 1]; got {getattr(self, name)}.")
-
-
-def _min(value: ParamLike) -> float:
-    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _max(value: ParamLike) -> float:
-    return float(value.max()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _col(value: ParamLike) -> ParamLike:
-    """A per-user [B] parameter as [B, 1] to broadcast over slate positions."""
-    return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +151,10 @@ class MultiBehaviorUser:
         content = self.catalog.lookup("embedding", items)
         similarity = torch.bmm(content, interest.unsqueeze(2)).squeeze(2)
         quality = self.catalog.lookup("quality", items)
-        return _col(self.params.affinity_scale) * similarity + _col(self.params.quality_weight) * quality
+        return (
+            per_user_column(self.params.affinity_scale) * similarity
+            + per_user_column(self.params.quality_weight) * quality
+        )
 
     def _watched_fraction(self, appeal: torch.Tensor, duration: torch.Tensor, user: Any) -> torch.Tensor:
         """sigmoid(watch_bias + watch_scale * z - length_penalty * length); ``user`` shapes per-user params."""
@@ -201,27 +191,27 @@ class MultiBehaviorUser:
         draws = random.uniform(keys, (_NUM_BEHAVIOUR_DRAWS * slate_size + 2,))
         behaviour_draws = draws[:, :-2].view(-1, _NUM_BEHAVIOUR_DRAWS, slate_size)
         examine_u, click_u, like_u, share_u, follow_u = behaviour_draws.unbind(1)
-        mood = _col(params.mood_std) * random.normal_from_uniforms(draws[:, -2], draws[:, -1]).unsqueeze(1)
+        mood = per_user_column(params.mood_std) * random.normal_from_uniforms(draws[:, -2], draws[:, -1]).unsqueeze(1)
         appeal = self._appeal(state.interest, slate_items) + mood
 
         examined = examine_u < self._examine_probability(slate_size, slate_items.device)
-        clicked = examined & (click_u < torch.sigmoid(_col(params.click_bias) + appeal))
+        clicked = examined & (click_u < torch.sigmoid(per_user_column(params.click_bias) + appeal))
         skipped = examined & ~clicked
-        engagement = _col(params.engagement_scale) * appeal
-        liked = clicked & (like_u < torch.sigmoid(_col(params.like_bias) + engagement))
-        shared = clicked & (share_u < torch.sigmoid(_col(params.share_bias) + engagement))
-        followed = clicked & (follow_u < torch.sigmoid(_col(params.follow_bias) + engagement))
+        engagement = per_user_column(params.engagement_scale) * appeal
+        liked = clicked & (like_u < torch.sigmoid(per_user_column(params.like_bias) + engagement))
+        shared = clicked & (share_u < torch.sigmoid(per_user_column(params.share_bias) + engagement))
+        followed = clicked & (follow_u < torch.sigmoid(per_user_column(params.follow_bias) + engagement))
         duration = self.catalog.lookup("duration", slate_items)
-        fraction = self._watched_fraction(appeal, duration, _col)
+        fraction = self._watched_fraction(appeal, duration, per_user_column)
         watched = clicked * fraction
         watch_time = watched * duration
 
-        value = watched + 0.5 * liked + shared + followed - _col(params.skip_penalty) * skipped
+        value = watched + 0.5 * liked + shared + followed - per_user_column(params.skip_penalty) * skipped
         outcome = torch.sigmoid(params.satisfaction_gain * (value.mean(dim=1) - params.satisfaction_reference))
         satisfaction = params.satisfaction_memory * state.satisfaction + (1 - params.satisfaction_memory) * outcome
 
         pull = torch.bmm(watched.unsqueeze(1), self.catalog.lookup("embedding", slate_items)).squeeze(1)
-        interest = state.interest + _col(params.interest_drift) * pull
+        interest = state.interest + per_user_column(params.interest_drift) * pull
         interest = interest / interest.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
         session, events = advance_sessions(state.session, satisfaction, params, random.fold_in(keys, _RETENTION_STREAM))

@@ -19,7 +19,7 @@ import dataclasses
 import torch
 
 from recgym.core import random
-from recgym.core.simulator import FeatureSpec, SimParams
+from recgym.core.simulator import FeatureSpec, SimParams, param_max, param_min
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
@@ -47,24 +47,16 @@ class RetentionParams(SimParams):
     def check_retention(self) -> None:
         """Reject values that make leave or return meaningless, naming the field."""
         for name in ("horizon_days", "return_gap_days"):
-            if _min(getattr(self, name)) <= 0:
+            if param_min(getattr(self, name)) <= 0:
                 raise ConfigError(f"{type(self).__name__}.{name} must be positive; got {getattr(self, name)}.")
         for name in ("leave_base", "leave_dissatisfaction", "return_gap_sensitivity"):
-            if _min(getattr(self, name)) < 0:
+            if param_min(getattr(self, name)) < 0:
                 raise ConfigError(f"{type(self).__name__}.{name} must be >= 0; got {getattr(self, name)}.")
-        if _max(self.leave_base) > 1 or _max(self.leave_base) + _max(self.leave_dissatisfaction) > 1:
+        if param_max(self.leave_base) > 1 or param_max(self.leave_base) + param_max(self.leave_dissatisfaction) > 1:
             raise ConfigError(
                 f"{type(self).__name__}: leave_base + leave_dissatisfaction is a probability and must be <= 1; "
                 f"got {self.leave_base} + {self.leave_dissatisfaction}."
             )
-
-
-def _min(value: ParamLike) -> float:
-    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _max(value: ParamLike) -> float:
-    return float(value.max()) if isinstance(value, torch.Tensor) else float(value)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,24 @@ from recgym.core.response import Response
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
+ParamLike = float | torch.Tensor
+"""A simulator parameter: one float for everyone, or a per-user tensor [B]."""
+
+
+def param_min(value: ParamLike) -> float:
+    """Smallest value of a parameter, for range checks that accept floats and per-user tensors."""
+    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def param_max(value: ParamLike) -> float:
+    """Largest value of a parameter."""
+    return float(value.max()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def per_user_column(value: ParamLike) -> ParamLike:
+    """A per-user [B] parameter as [B, 1], to broadcast over slate positions or topics; floats pass through."""
+    return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
+
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:

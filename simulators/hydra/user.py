@@ -16,7 +16,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, SimParams
+from recgym.core.simulator import FeatureSpec, SimParams, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.hydra.fit import fit
@@ -50,25 +50,13 @@ class HydraParams(SimParams):
     def check(self) -> None:
         """Reject values that make the model meaningless, naming the field."""
         for name in ("temperature", "clicks_per_activity"):
-            if _min(getattr(self, name)) <= 0:
+            if param_min(getattr(self, name)) <= 0:
                 raise ConfigError(f"HydraParams.{name} must be positive; got {getattr(self, name)}.")
         for name in ("affinity", "watch_base", "watch_affinity", "leave_on_no_click"):
-            if _min(getattr(self, name)) < 0:
+            if param_min(getattr(self, name)) < 0:
                 raise ConfigError(f"HydraParams.{name} must be >= 0; got {getattr(self, name)}.")
-        if _max(self.leave_on_no_click) > 1:
+        if param_max(self.leave_on_no_click) > 1:
             raise ConfigError(f"HydraParams.leave_on_no_click is a probability; got {self.leave_on_no_click}.")
-
-
-def _min(value: ParamLike) -> float:
-    return float(value.min()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _max(value: ParamLike) -> float:
-    return float(value.max()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _unsqueeze(value: ParamLike) -> ParamLike:
-    return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,11 +142,11 @@ class HydraUser:
         params = self.params
         same = (self.catalog.lookup("topic", items) == state.community.unsqueeze(1)).to(torch.float32)
         popularity = self._log_popularity.index_select(0, items.reshape(-1)).view(items.shape)
-        return _unsqueeze(params.popularity_weight) * popularity + _unsqueeze(params.affinity) * same
+        return per_user_column(params.popularity_weight) * popularity + per_user_column(params.affinity) * same
 
     def _watch_fraction(self, same: torch.Tensor) -> torch.Tensor:
         params = self.params
-        return (_unsqueeze(params.watch_base) + _unsqueeze(params.watch_affinity) * same).clamp(0.0, 1.0)
+        return (per_user_column(params.watch_base) + per_user_column(params.watch_affinity) * same).clamp(0.0, 1.0)
 
     def step(self, state: HydraState, slate_items: torch.Tensor, keys: torch.Tensor) -> tuple[HydraState, Response]:
         params = self.params
@@ -200,7 +188,9 @@ class HydraUser:
     def expected_reward(self, state: HydraState, items: torch.Tensor) -> torch.Tensor:
         """Expected watch time of each candidate shown alone: P(click | {i}) * E[watch | click], [B, C]."""
         params = self.params
-        margin = (self.scores(state, items) - _unsqueeze(params.no_click_score)) / _unsqueeze(params.temperature)
+        margin = (self.scores(state, items) - per_user_column(params.no_click_score)) / per_user_column(
+            params.temperature
+        )
         same = (self.catalog.lookup("topic", items) == state.community.unsqueeze(1)).to(torch.float32)
         return torch.sigmoid(margin) * self.catalog.lookup("duration", items) * self._watch_fraction(same)
 
