@@ -29,15 +29,14 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
-    SESSION_OBSERVATION_SPEC,
     RetentionParams,
     SessionState,
+    SessionUser,
     advance_sessions,
-    observe_session,
 )
 
 ParamLike = float | torch.Tensor
@@ -140,7 +139,7 @@ class FatigueNoveltyState(TensorState):
     """Simulated clock and session counters."""
 
 
-class FatigueNoveltyUser:
+class FatigueNoveltyUser(SessionUser):
     """The batched fatigue-and-novelty user over a ``Catalog``; see the module docstring."""
 
     def __init__(self, catalog: Catalog, params: FatigueNoveltyParams | None = None) -> None:
@@ -242,15 +241,6 @@ class FatigueNoveltyUser:
         )
         return next_state, response
 
-    def terminated(self, state: FatigueNoveltyState) -> torch.Tensor:
-        return state.session.clock_days >= self.params.horizon_days
-
-    def observe(self, state: FatigueNoveltyState) -> dict[str, torch.Tensor]:
-        return {"session": observe_session(state.session, self.params)}
-
-    def observation_spec(self) -> dict[str, FeatureSpec]:
-        return {"session": SESSION_OBSERVATION_SPEC}
-
     def item_features(self, items: torch.Tensor) -> torch.Tensor:
         return self.catalog.lookup("embedding", items)
 
@@ -274,13 +264,8 @@ def make_simulator(
     num_items: int = 10_000, num_topics: int = 20, catalog_seed: int = 0, **params: ParamLike
 ) -> FatigueNoveltyUser:
     """The registered factory: a generated catalog and a user model; other kwargs are params."""
-    known = {field.name for field in dataclasses.fields(FatigueNoveltyParams)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(
-            f"Unknown argument(s) {unknown} for recgym/FatigueNovelty-v0. Env arguments: num_candidates, "
-            "slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed; "
-            f"simulator arguments: num_items, num_topics, catalog_seed, {sorted(known)}."
-        )
+    user_params = build_params(
+        FatigueNoveltyParams, params, "recgym/FatigueNovelty-v0", "num_items, num_topics, catalog_seed"
+    )
     catalog = Catalog.generate(num_items=num_items, num_topics=num_topics, seed=catalog_seed)
-    return FatigueNoveltyUser(catalog, FatigueNoveltyParams(**params))
+    return FatigueNoveltyUser(catalog, user_params)

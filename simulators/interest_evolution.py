@@ -20,7 +20,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import ChoiceModel, MultinomialLogit, MultinomialProportional, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, SimParams, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, SimParams, build_params, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
@@ -235,14 +235,11 @@ def make_simulator(
     **params: ParamLike,
 ) -> InterestEvolutionUser:
     """The registered factory: a generated catalog and a user model; other kwargs are params."""
-    known = {field.name for field in dataclasses.fields(InterestEvolutionParams)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(
-            f"Unknown argument(s) {unknown} for recgym/InterestEvolution-v0. Env arguments: num_candidates, "
-            "slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed; "
-            "simulator arguments: num_items, num_topics, catalog_seed, choice_model, observe_interests, "
-            f"{sorted(known)}."
-        )
+    user_params = build_params(
+        InterestEvolutionParams,
+        params,
+        "recgym/InterestEvolution-v0",
+        "num_items, num_topics, catalog_seed, choice_model, observe_interests",
+    )
     catalog = Catalog.generate(num_items=num_items, num_topics=num_topics, seed=catalog_seed)
-    return InterestEvolutionUser(catalog, InterestEvolutionParams(**params), choice_model, observe_interests)
+    return InterestEvolutionUser(catalog, user_params, choice_model, observe_interests)

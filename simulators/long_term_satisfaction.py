@@ -23,15 +23,14 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
-    SESSION_OBSERVATION_SPEC,
     RetentionParams,
     SessionState,
+    SessionUser,
     advance_sessions,
-    observe_session,
 )
 
 ParamLike = float | torch.Tensor
@@ -91,7 +90,7 @@ class LongTermSatisfactionState(TensorState):
     """Calendar time and session counters (leave-and-return)."""
 
 
-class LongTermSatisfactionUser:
+class LongTermSatisfactionUser(SessionUser):
     """The batched choc-vs-kale user over a catalog whose items carry a clickbait level.
 
     Args:
@@ -185,15 +184,6 @@ class LongTermSatisfactionUser:
         )
         return next_state, response
 
-    def terminated(self, state: LongTermSatisfactionState) -> torch.Tensor:
-        return state.session.clock_days >= self.params.horizon_days
-
-    def observe(self, state: LongTermSatisfactionState) -> dict[str, torch.Tensor]:
-        return {"session": observe_session(state.session, self.params)}
-
-    def observation_spec(self) -> dict[str, FeatureSpec]:
-        return {"session": SESSION_OBSERVATION_SPEC}
-
     def item_features(self, items: torch.Tensor) -> torch.Tensor:
         """One-hot topic followed by the clickbait level, [..., T + 1]."""
         return self._features.index_select(0, items.reshape(-1)).view(*items.shape, self._features.shape[1])
@@ -237,14 +227,12 @@ def make_simulator(
 
     ``duration`` (minutes) caps each engagement, as RecSim clips its response to [0, 100].
     """
-    known = {field.name for field in dataclasses.fields(LongTermSatisfactionParams)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(
-            f"Unknown argument(s) {unknown} for recgym/LongTermSatisfaction-v0. Simulator arguments: "
-            f"num_items, num_topics, catalog_seed, duration, {sorted(known)}; env arguments: num_candidates, "
-            "slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed."
-        )
+    user_params = build_params(
+        LongTermSatisfactionParams,
+        params,
+        "recgym/LongTermSatisfaction-v0",
+        "num_items, num_topics, catalog_seed, duration",
+    )
     catalog = Catalog.generate(num_items=num_items, num_topics=num_topics, seed=catalog_seed, duration=duration)
     clickbait = generate_clickbait(num_items, catalog_seed)
-    return LongTermSatisfactionUser(catalog, clickbait, LongTermSatisfactionParams(**params))
+    return LongTermSatisfactionUser(catalog, clickbait, user_params)

@@ -28,15 +28,14 @@ import torch
 from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
-    SESSION_OBSERVATION_SPEC,
     RetentionParams,
     SessionState,
+    SessionUser,
     advance_sessions,
-    observe_session,
 )
 
 ParamLike = float | torch.Tensor
@@ -108,7 +107,7 @@ class MultiBehaviorState(TensorState):
     session: SessionState
 
 
-class MultiBehaviorUser:
+class MultiBehaviorUser(SessionUser):
     """The batched multi-behaviour feed user over a catalog whose embeddings are unit content vectors.
 
     Args:
@@ -231,15 +230,6 @@ class MultiBehaviorUser:
         )
         return MultiBehaviorState(interest, satisfaction, session), response
 
-    def terminated(self, state: MultiBehaviorState) -> torch.Tensor:
-        return state.session.clock_days >= self.params.horizon_days
-
-    def observe(self, state: MultiBehaviorState) -> dict[str, torch.Tensor]:
-        return {"session": observe_session(state.session, self.params)}
-
-    def observation_spec(self) -> dict[str, FeatureSpec]:
-        return {"session": SESSION_OBSERVATION_SPEC}
-
     def item_features(self, items: torch.Tensor) -> torch.Tensor:
         """Content vector followed by the item's length rescaled to [-1, 1], [..., D + 1]."""
         return self._features.index_select(0, items.reshape(-1)).view(*items.shape, self._features.shape[1])
@@ -292,15 +282,13 @@ def make_simulator(
     **params: ParamLike,
 ) -> MultiBehaviorUser:
     """The registered factory: a generated content-vector catalog; other kwargs are params."""
-    known = {field.name for field in dataclasses.fields(MultiBehaviorParams)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(
-            f"Unknown argument(s) {unknown} for recgym/MultiBehaviorRetention-v0. Simulator arguments: "
-            f"num_items, num_topics, embedding_dim, catalog_seed, interest_noise, {sorted(known)}; env arguments: "
-            "num_candidates, slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed."
-        )
+    user_params = build_params(
+        MultiBehaviorParams,
+        params,
+        "recgym/MultiBehaviorRetention-v0",
+        "num_items, num_topics, embedding_dim, catalog_seed, interest_noise",
+    )
     if embedding_dim <= 0:
         raise ConfigError(f"embedding_dim must be positive; got {embedding_dim}.")
     catalog, centroids = generate_catalog(num_items, num_topics, embedding_dim, catalog_seed)
-    return MultiBehaviorUser(catalog, centroids, MultiBehaviorParams(**params), interest_noise)
+    return MultiBehaviorUser(catalog, centroids, user_params, interest_noise)

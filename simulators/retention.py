@@ -142,3 +142,22 @@ def observe_session(session: SessionState, params: RetentionParams) -> torch.Ten
 
 SESSION_OBSERVATION_SPEC = FeatureSpec((4,), 0.0, float("inf"))
 """Spec of ``observe_session``'s output, per user."""
+
+
+class SessionUser:
+    """Protocol methods shared by simulators whose state has a ``session`` and params a horizon.
+
+    Mixed into a simulator class: the episode ends at the horizon in days, and the policy sees
+    only the session context. Subclasses add their own observations by extending ``observe``.
+    """
+
+    params: RetentionParams
+
+    def terminated(self, state: TensorState) -> torch.Tensor:
+        return state.session.clock_days >= self.params.horizon_days  # type: ignore[attr-defined]
+
+    def observe(self, state: TensorState) -> dict[str, torch.Tensor]:
+        return {"session": observe_session(state.session, self.params)}  # type: ignore[attr-defined]
+
+    def observation_spec(self) -> dict[str, FeatureSpec]:
+        return {"session": SESSION_OBSERVATION_SPEC}

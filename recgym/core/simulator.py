@@ -23,6 +23,7 @@ from recgym.core.response import Response
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
+ParamsT = TypeVar("ParamsT", bound="SimParams")
 ParamLike = float | torch.Tensor
 """A simulator parameter: one float for everyone, or a per-user tensor [B]."""
 
@@ -40,6 +41,26 @@ def param_max(value: ParamLike) -> float:
 def per_user_column(value: ParamLike) -> ParamLike:
     """A per-user [B] parameter as [B, 1], to broadcast over slate positions or topics; floats pass through."""
     return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
+
+
+_ENV_ARGUMENTS = (
+    "num_candidates, slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed"
+)
+
+
+def build_params(params_type: type[ParamsT], given: dict[str, Any], env_id: str, simulator_arguments: str) -> ParamsT:
+    """``params_type(**given)``, or a ConfigError naming the unknown keys and everything the env accepts.
+
+    ``simulator_arguments`` lists the factory's own (non-parameter) arguments, for the message.
+    """
+    known = {field.name for field in dataclasses.fields(params_type)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown argument(s) {unknown} for {env_id}. Env arguments: {_ENV_ARGUMENTS}; simulator "
+            f"arguments: {simulator_arguments}; parameters: {sorted(known)}."
+        )
+    return params_type(**given)
 
 
 @dataclasses.dataclass(frozen=True)

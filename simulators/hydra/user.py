@@ -16,7 +16,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, SimParams, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, SimParams, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.hydra.fit import fit
@@ -200,6 +200,9 @@ def _inverse_cdf(cdf: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cdf, uniforms.unsqueeze(1), right=True).squeeze(1).clamp_max(cdf.shape[0] - 1)
 
 
+_FACTORY_ARGUMENTS = "num_items, num_users_in_model, num_communities, catalog_seed, log_path"
+
+
 def make_simulator(
     num_items: int | None = None,
     num_users_in_model: int = 10_000,
@@ -214,15 +217,7 @@ def make_simulator(
     one (another value redraws the items from the fitted distributions). Other kwargs are
     ``HydraParams``; ``affinity`` defaults to the model's.
     """
-    known = {field.name for field in dataclasses.fields(HydraParams)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(
-            f"Unknown argument(s) {unknown} for recgym/Hydra-v0. Env arguments: num_candidates, "
-            "slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed; "
-            "simulator arguments: num_items, num_users_in_model, num_communities, catalog_seed, log_path, "
-            f"{sorted(known)}."
-        )
+    build_params(HydraParams, params, "recgym/Hydra-v0", _FACTORY_ARGUMENTS)  # fail fast, before fitting
     if log_path is not None:
         model = fit(read_log(log_path), num_communities=num_communities, seed=catalog_seed)
         model = model.resized(num_users=num_users_in_model, num_items=num_items, seed=catalog_seed)
@@ -231,4 +226,4 @@ def make_simulator(
             num_users_in_model, 1000 if num_items is None else num_items, num_communities, seed=catalog_seed
         )
     params.setdefault("affinity", model.affinity)
-    return HydraUser(model, HydraParams(**params))
+    return HydraUser(model, build_params(HydraParams, params, "recgym/Hydra-v0", _FACTORY_ARGUMENTS))
