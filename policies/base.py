@@ -30,6 +30,13 @@ class Policy(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def history_profile(observation: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The user's taste as revealed so far, [B, F]: watch-time-weighted mean of recently clicked items' features."""
+    weights = observation["history_watch_time"] * observation["history_clicked"]
+    profile = (observation["history_features"] * weights.unsqueeze(-1)).sum(dim=1)
+    return profile / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
+
+
 class ScoringPolicy:
     """Base for policies that score every candidate and show the top K, ties broken at random.
 
@@ -53,9 +60,12 @@ class ScoringPolicy:
         """Score of each candidate for each user, [B, C]."""
         raise NotImplementedError
 
-    def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
-        scores = self.scores(observation)
+    def slate_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """Top-K of ``scores [B, C]`` with seeded random tie-breaks, best first, [B, K]."""
         return top_k_slate(scores + self.tie_break_scale * self._noise(scores), self.slate_size)
+
+    def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
+        return self.slate_from_scores(self.scores(observation))
 
     def update(self, observation: dict[str, torch.Tensor], slate: torch.Tensor, response: Response) -> None:
         """Stateless by default."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from policies.base import ScoringPolicy
+from policies.base import ScoringPolicy, history_profile
 from recgym.core.response import Response
 from recgym.errors import ConfigError
 
@@ -64,7 +64,4 @@ class MyopicGreedyPolicy(ScoringPolicy):
     """
 
     def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        weights = observation["history_watch_time"] * observation["history_clicked"]
-        profile = (observation["history_features"] * weights.unsqueeze(-1)).sum(dim=1)
-        profile = profile / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
-        return torch.einsum("bcf,bf->bc", observation["candidate_features"], profile)
+        return torch.einsum("bcf,bf->bc", observation["candidate_features"], history_profile(observation))

@@ -17,3 +17,7 @@ class InvalidSlateError(RecGymError, ValueError):
 
 class DeviceError(RecGymError, RuntimeError):
     """The requested torch device is not available on this machine."""
+
+
+class LoggedDataError(RecGymError, ValueError):
+    """Logged bandit data cannot be used for off-policy evaluation (bad propensities, shapes or rewards)."""

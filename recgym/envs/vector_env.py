@@ -293,6 +293,20 @@ class RecVectorEnv(VectorEnv):
         state = self._require_state()
         return self.simulator.expected_reward(state.user, state.candidates)
 
+    def expected_slate_reward(self, slate: torch.Tensor) -> torch.Tensor:
+        """Oracle: true expected reward of showing each user ``slate [B, K]`` now, [B].
+
+        Exact where the simulator models whole slates (``expected_slate_reward``); otherwise
+        the sum of each item's shown-alone value, exact for additive position-free models and
+        an approximation under a choice model (items compete for one click).
+        """
+        state = self._require_state()
+        items = state.candidates.gather(1, slate)
+        exact = getattr(self.simulator, "expected_slate_reward", None)
+        if exact is not None:
+            return exact(state.user, items)
+        return self.simulator.expected_reward(state.user, items).sum(dim=1)
+
     def _require_state(self) -> EnvState:
         if self.state is None:
             raise ConfigError("Call reset() before step(): the env has no users yet.")
