@@ -56,6 +56,16 @@ class ScoringPolicy:
             self._generators[like.device] = torch.Generator(device=like.device).manual_seed(self.seed)
         return torch.rand(like.shape, generator=self._generators[like.device], device=like.device)
 
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """The tie-break generators' states by device, so a restored policy continues identically."""
+        return {str(device): generator.get_state() for device, generator in self._generators.items()}
+
+    def load_rng_state(self, states: dict[str, torch.Tensor]) -> None:
+        for device_name, state in states.items():
+            device = torch.device(device_name)
+            self._generators[device] = torch.Generator(device=device)
+            self._generators[device].set_state(state)
+
     def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         """Score of each candidate for each user, [B, C]."""
         raise NotImplementedError

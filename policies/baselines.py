@@ -65,3 +65,18 @@ class MyopicGreedyPolicy(ScoringPolicy):
 
     def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.einsum("bcf,bf->bc", observation["candidate_features"], history_profile(observation))
+
+
+class OracleGreedyPolicy(ScoringPolicy):
+    """Top K by the simulator's true expected reward: the myopic ceiling, zero one-step regret by construction.
+
+    Reads ``env.expected_reward()`` (the oracle), so it is a yardstick for regret and for
+    long-term policies, never a deployable recommender.
+    """
+
+    def __init__(self, env: Any, seed: int = 0) -> None:
+        super().__init__(env.slate_size, seed)
+        self.env = env
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.env.expected_reward()

@@ -56,6 +56,20 @@ class BanditPolicy(ScoringPolicy):
     def reset_users(self, mask: torch.Tensor) -> None:
         """Forget per-user state of the users where ``mask [B]`` is true (a new user took the row)."""
 
+    def learned_state(self) -> dict[str, Any]:
+        """What the bandit has learned (its model), for ``state_dict``."""
+        return {}
+
+    def load_learned_state(self, state: dict[str, Any]) -> None:
+        """Inverse of ``learned_state``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"learned": self.learned_state(), "rng": self.rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.load_learned_state(state["learned"])
+        self.load_rng_state(state["rng"])
+
 
 class LinearBandit(BanditPolicy):
     """Base of the bandits that regress reward on contexts with ``RidgeRegression``.
@@ -134,8 +148,8 @@ class LinearBandit(BanditPolicy):
         """Contexts of the shown items [B, K, d]."""
         if self.uses_item_cache:
             shown_ids = observation["candidate_ids"].gather(1, slate)
-            return self._item_contexts(shown_ids.device).index_select(0, shown_ids.reshape(-1)).view(
-                *shown_ids.shape, -1
+            return (
+                self._item_contexts(shown_ids.device).index_select(0, shown_ids.reshape(-1)).view(*shown_ids.shape, -1)
             )
         shown_features = {
             name: value.gather(1, slate.unsqueeze(-1).expand(-1, -1, value.shape[-1]))
@@ -154,10 +168,10 @@ class LinearBandit(BanditPolicy):
         if self.per_user and self.model is not None:
             self.model.reset_models(mask.nonzero().squeeze(1))
 
-    def state_dict(self) -> dict[str, Any]:
+    def learned_state(self) -> dict[str, Any]:
         return {"model": None if self.model is None else self.model.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_learned_state(self, state: dict[str, Any]) -> None:
         saved = state["model"]
         if saved is None:
             self.model = None

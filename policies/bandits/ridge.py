@@ -89,7 +89,9 @@ class RidgeRegression:
     # -- predictions -----------------------------------------------------------------------------
     def _check_contexts(self, contexts: torch.Tensor) -> None:
         if contexts.shape[-1] != self.num_features:
-            raise ConfigError(f"Contexts have {contexts.shape[-1]} features; this model was built for {self.num_features}.")
+            raise ConfigError(
+                f"Contexts have {contexts.shape[-1]} features; this model was built for {self.num_features}."
+            )
         if self.num_models > 1 and contexts.shape[0] != self.num_models:
             raise ConfigError(
                 f"A per-user model for {self.num_models} users got contexts for {contexts.shape[0]}; "

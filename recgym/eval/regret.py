@@ -71,9 +71,10 @@ def learning_curve(
     num_steps: int,
     seed: int = 0,
     explore: bool = True,
+    learn: bool = True,
     on_step: Callable[[int, int], None] | None = None,
 ) -> LearningCurve:
-    """Run ``policy`` online for ``num_steps`` steps of every user, learning from each response.
+    """Run ``policy`` for ``num_steps`` steps of every user, learning from each response when ``learn``.
 
     Users whose episode ends are replaced (autoreset); a policy with ``reset_users(mask)``
     is told, so per-user models start afresh. ``on_step(step, num_steps)`` reports progress.
@@ -88,7 +89,8 @@ def learning_curve(
         expected[step] = env.expected_slate_reward(slate).mean(dtype=torch.float64)
         oracle[step] = env.expected_slate_reward(oracle_slate(env)).mean(dtype=torch.float64)
         next_observation, reward, terminated, truncated, info = env.step(slate)
-        policy.update(observation, slate, info["response"])
+        if learn:
+            policy.update(observation, slate, info["response"])
         rewards[step] = reward.mean(dtype=torch.float64)
         done = terminated | truncated
         if reset_users is not None and bool(done.any()):
