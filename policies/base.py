@@ -45,6 +45,10 @@ class ScoringPolicy:
     """
 
     tie_break_scale = 1e-6
+    per_user_tie_breaks = True
+    """False: one random tie-break row per step shared by all users (a [1, C] draw instead of [B, C]).
+    Enough where exact ties are rare and candidate positions are exchangeable, as they are
+    for every sampler recgym ships (candidates are drawn independently)."""
 
     def __init__(self, slate_size: int, seed: int = 0) -> None:
         self.slate_size = slate_size
@@ -72,7 +76,8 @@ class ScoringPolicy:
 
     def slate_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
         """Top-K of ``scores [B, C]`` with seeded random tie-breaks, best first, [B, K]."""
-        return top_k_slate(scores + self.tie_break_scale * self._noise(scores), self.slate_size)
+        noise = self._noise(scores if self.per_user_tie_breaks else scores[:1])
+        return top_k_slate(scores + self.tie_break_scale * noise, self.slate_size)
 
     def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
         return self.slate_from_scores(self.scores(observation))

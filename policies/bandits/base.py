@@ -4,6 +4,7 @@ the linear-model plumbing (contexts, lazy model, per-item score cache) of the li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,6 +19,10 @@ REWARD_SIGNALS = ("clicked", "watch_time", "liked", "shared", "followed")
 FEEDBACK_MODELS = ("independent", "cascade")
 
 
+CandidateScorer = Callable[[RidgeRegression, torch.Tensor], torch.Tensor]
+"""(model, contexts [..., d]) -> a score per context [...]."""
+
+
 class BanditPolicy(ScoringPolicy):
     """A scoring policy that learns online from per-position feedback.
 
@@ -27,6 +32,8 @@ class BanditPolicy(ScoringPolicy):
     cascade model items below a click were never examined, so they are not negatives).
     ``reset_users(mask)`` forgets what per-user state belongs to users that were replaced.
     """
+
+    per_user_tie_breaks = False
 
     def __init__(
         self, slate_size: int, reward_signal: str = "clicked", feedback: str = "independent", seed: int = 0
@@ -105,7 +112,7 @@ class LinearBandit(BanditPolicy):
             raise ConfigError(f"item_features must be [num_items, F]; got shape {tuple(item_features.shape)}.")
         self.item_features = item_features
         self.model: RidgeRegression | None = None
-        self._item_moments: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._item_scores: dict[str, torch.Tensor] = {}
 
     @property
     def uses_item_cache(self) -> bool:
@@ -129,20 +136,26 @@ class LinearBandit(BanditPolicy):
             self.item_features = self.item_features.to(device)
         return self.context.of_items(self.item_features)
 
-    def moments(self, observation: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and variance of each candidate's reward for each user, ([B, C], [B, C])."""
+    def score_candidates(
+        self, observation: dict[str, torch.Tensor], name: str, scorer: CandidateScorer
+    ) -> torch.Tensor:
+        """``scorer`` applied to every candidate of every user, [B, C].
+
+        With the item cache the scorer runs once per catalog item per update (memoised under
+        ``name``) and candidates are looked up by id.
+        """
         if self.uses_item_cache:
             ids = observation["candidate_ids"]
-            if self._item_moments is None:
+            if name not in self._item_scores:
                 item_contexts = self._item_contexts(ids.device)
-                model = self._model_for(item_contexts.unsqueeze(0))
-                self._item_moments = (model.mean(item_contexts), model.variance(item_contexts))
-            mean, variance = self._item_moments
-            flat = ids.reshape(-1)
-            return mean.index_select(0, flat).view(ids.shape), variance.index_select(0, flat).view(ids.shape)
+                self._item_scores[name] = scorer(self._model_for(item_contexts.unsqueeze(0)), item_contexts)
+            return self._item_scores[name].index_select(0, ids.reshape(-1)).view(ids.shape)
         contexts = self.context(observation)
-        model = self._model_for(contexts)
-        return model.mean(contexts), model.variance(contexts)
+        return scorer(self._model_for(contexts), contexts)
+
+    def mean_scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Posterior mean reward of each candidate for each user, [B, C]."""
+        return self.score_candidates(observation, "mean", lambda model, contexts: model.mean(contexts))
 
     def shown_contexts(self, observation: dict[str, torch.Tensor], slate: torch.Tensor) -> torch.Tensor:
         """Contexts of the shown items [B, K, d]."""
@@ -162,7 +175,7 @@ class LinearBandit(BanditPolicy):
     def update(self, observation: dict[str, torch.Tensor], slate: torch.Tensor, response: Response) -> None:
         contexts = self.shown_contexts(observation, slate)
         self._model_for(contexts).update(contexts, self.item_rewards(response), self.observed_positions(response))
-        self._item_moments = None
+        self._item_scores = {}
 
     def reset_users(self, mask: torch.Tensor) -> None:
         if self.per_user and self.model is not None:
@@ -182,4 +195,4 @@ class LinearBandit(BanditPolicy):
             num_features, num_models, self.regularization, self.diagonal, self.refresh_every, device="cpu"
         )
         self.model.load_state_dict(saved)
-        self._item_moments = None
+        self._item_scores = {}

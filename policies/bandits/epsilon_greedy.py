@@ -25,7 +25,7 @@ class EpsilonGreedy(LinearBandit):
         self.epsilon = epsilon
 
     def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
-        mean = self.moments(observation)[0]
+        mean = self.mean_scores(observation)
         if not explore or self.epsilon == 0.0:
             return self.slate_from_scores(mean)
         explores = self._noise(mean[:, :1]) < self.epsilon

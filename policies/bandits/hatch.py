@@ -116,11 +116,11 @@ class HATCH(LinUCB):
 
     # -- acting -----------------------------------------------------------------------------------
     def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
-        mean, variance = self.moments(observation)
+        mean = self.mean_scores(observation)
         greedy = self.slate_from_scores(mean)
         if not explore:
             return greedy
-        upper = mean + self.alpha * variance.clamp_min(0.0).sqrt()
+        upper = self.upper_scores(observation)
         optimistic = self.slate_from_scores(upper)
         gaps = (upper.gather(1, optimistic).sum(dim=1) - mean.gather(1, greedy).sum(dim=1)).clamp_min(0.0)
         classes = self._assign_classes(history_profile(observation))

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from policies.bandits.base import LinearBandit
+from policies.bandits.ridge import RidgeRegression
 from recgym.errors import ConfigError
 
 
@@ -29,10 +30,17 @@ class LinUCB(LinearBandit):
         return self._scores(observation, explore=True)
 
     def _scores(self, observation: dict[str, torch.Tensor], explore: bool) -> torch.Tensor:
-        mean, variance = self.moments(observation)
         if not explore or self.alpha == 0:
-            return mean
-        return mean + self.alpha * variance.clamp_min(0.0).sqrt()
+            return self.mean_scores(observation)
+        return self.upper_scores(observation)
+
+    def upper_scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Upper confidence bound mean + alpha * sd of each candidate's reward, [B, C]."""
+
+        def upper(model: RidgeRegression, contexts: torch.Tensor) -> torch.Tensor:
+            return model.mean(contexts) + self.alpha * model.variance(contexts).clamp_min_(0.0).sqrt_()
+
+        return self.score_candidates(observation, "upper", upper)
 
     def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
         scores = self._scores(observation, explore)

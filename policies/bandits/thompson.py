@@ -46,7 +46,7 @@ class LinearThompson(LinearBandit):
 
     def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
         if not explore:
-            return self.slate_from_scores(self.moments(observation)[0])
+            return self.slate_from_scores(self.mean_scores(observation))
         return self.slate_from_scores(self.sampled_scores(observation, 1).squeeze(1))
 
 
@@ -64,7 +64,7 @@ class InSlateThompson(LinearThompson):
             return super().act(observation, explore=False)
         sampled = self.sampled_scores(observation, self.slate_size)
         if self.exploit_positions:
-            mean = self.moments(observation)[0].unsqueeze(1)
+            mean = self.mean_scores(observation).unsqueeze(1)
             sampled[:, : self.exploit_positions] = mean
         sampled = sampled + self.tie_break_scale * self._noise(sampled)
         num_users = sampled.shape[0]
