@@ -48,7 +48,7 @@ def test_zero_spread_gives_every_user_the_population_taste() -> None:
     [{"click_base": 0.8, "click_scale": 0.4}, {"click_base": 0.2, "click_scale": 0.3}, {"position_decay": 0.0}],
 )
 def test_click_probabilities_outside_zero_one_are_rejected(params: dict[str, float]) -> None:
-    with pytest.raises(ConfigError, match="click|position_decay"):
+    with pytest.raises(ConfigError, match=r"click|position_decay"):
         make_simulator(**params)
 
 
