@@ -67,6 +67,24 @@ class MyopicGreedyPolicy(ScoringPolicy):
         return torch.einsum("bcf,bf->bc", observation["candidate_features"], history_profile(observation))
 
 
+class FixedLinearPolicy(ScoringPolicy):
+    """Candidates ranked by a fixed weight vector over their features ``weights [F]``.
+
+    A stand-in for a deployed production ranker: its slate depends on the candidates alone,
+    which makes it a clean logging or target policy for off-policy evaluation.
+    """
+
+    def __init__(self, weights: torch.Tensor, slate_size: int, seed: int = 0) -> None:
+        if weights.dim() != 1:
+            raise ConfigError(f"weights must be a vector [F]; got shape {tuple(weights.shape)}.")
+        super().__init__(slate_size, seed)
+        self.weights = weights
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        features = observation["candidate_features"]
+        return features @ self.weights.to(features.device)
+
+
 class OracleGreedyPolicy(ScoringPolicy):
     """Top K by the simulator's true expected reward: the myopic ceiling, zero one-step regret by construction.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import gymnasium as gym
@@ -11,19 +10,20 @@ import pytest
 import torch
 
 import recgym  # noqa: F401  (registers env ids)
-from policies import MostPopularPolicy
-from policies.base import ScoringPolicy
+from policies import FixedLinearPolicy, MostPopularPolicy
 from policies.stochastic import Deterministic, EpsilonMixture, PlackettLuce, SlateDistribution
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError, LoggedDataError
 from recgym.eval.ope import (
     ConstantRewardModel,
+    EstimatorAccuracy,
     LinearRewardModel,
     LoggedBandit,
     OracleRewardModel,
     collect_log,
     direct_method,
     doubly_robust,
+    estimator_accuracy,
     evaluate_off_policy,
     independent_ips,
     ips,
@@ -37,17 +37,6 @@ NUM_CANDIDATES = 10
 NUM_FEATURES = 8
 NUM_SEEDS = 30
 STEPS_PER_SEED = 10
-
-
-class LinearScorer(ScoringPolicy):
-    """Scores candidates by a fixed weight vector: a greedy policy whose slate depends on the candidates only."""
-
-    def __init__(self, weights: torch.Tensor, slate_size: int) -> None:
-        super().__init__(slate_size)
-        self.weights = weights
-
-    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        return observation["candidate_features"] @ self.weights
 
 
 def _linear_click(slate_size: int, num_users: int = NUM_USERS, **user_params: float) -> RecVectorEnv:
@@ -73,19 +62,19 @@ def _behaviour_and_target_weights() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _behaviour(slate_size: int) -> EpsilonMixture:
     behaviour_weights, _ = _behaviour_and_target_weights()
-    return EpsilonMixture(LinearScorer(behaviour_weights, slate_size), epsilon=0.5, seed=1)
+    return EpsilonMixture(FixedLinearPolicy(behaviour_weights, slate_size), epsilon=0.5, seed=1)
 
 
 def _stochastic_target(slate_size: int) -> SlateDistribution:
     _, target_weights = _behaviour_and_target_weights()
     if slate_size == 1:
-        return PlackettLuce(LinearScorer(target_weights, 1), temperature=0.5, seed=2)
-    return EpsilonMixture(LinearScorer(target_weights, slate_size), epsilon=0.2, seed=2)
+        return PlackettLuce(FixedLinearPolicy(target_weights, 1), temperature=0.5, seed=2)
+    return EpsilonMixture(FixedLinearPolicy(target_weights, slate_size), epsilon=0.2, seed=2)
 
 
 def _deterministic_target(slate_size: int) -> Deterministic:
     _, target_weights = _behaviour_and_target_weights()
-    return Deterministic(LinearScorer(target_weights, slate_size))
+    return Deterministic(FixedLinearPolicy(target_weights, slate_size))
 
 
 # -- logging and the truth --------------------------------------------------------------------------
@@ -131,57 +120,30 @@ def test_direct_method_with_the_oracle_is_exact_for_a_deterministic_target() -> 
 # -- unbiasedness over seeds --------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class SeedSweep:
-    """Each estimator's error (estimate minus that seed's truth), over seeds, float64 [S] each."""
-
-    truth: torch.Tensor
-    errors: dict[str, torch.Tensor]
-
-    def bias(self, name: str) -> float:
-        return float(self.errors[name].mean())
-
-    def standard_error(self, name: str) -> float:
-        return float(self.errors[name].std() / math.sqrt(self.errors[name].numel()))
-
-    def spread(self, name: str) -> float:
-        return float(self.errors[name].std())
-
-    def rmse(self, name: str) -> float:
-        return float(self.errors[name].square().mean().sqrt())
-
-
-def _sweep(slate_size: int, first_seed: int = 100, **user_params: float) -> SeedSweep:
+def _sweep(slate_size: int, first_seed: int = 100, **user_params: float) -> EstimatorAccuracy:
     torch.set_num_threads(1)
-    env = _linear_click(slate_size, **user_params)
-    behaviour, target = _behaviour(slate_size), _stochastic_target(slate_size)
+    target = _stochastic_target(slate_size)
     wrong_constant = ConstantRewardModel(0.1)
-    truths, errors = [], {}
-    # reset(seed=s) gives user i the seed s + i, so seeds NUM_USERS apart share no user: independent runs.
-    for seed in range(first_seed, first_seed + NUM_SEEDS * NUM_USERS, NUM_USERS):
-        log = collect_log(env, behaviour, num_steps=STEPS_PER_SEED, seed=seed)
-        truth = on_policy_value(env, target, num_steps=STEPS_PER_SEED, seed=seed).mean
-        # Heavy ridge on the slope leaves only the intercept: a model that ignores the items.
-        intercept_only = LinearRewardModel.fit(log, regularization=1e6)
-        estimates = [
-            ips(log, target),
-            snips(log, target),
-            independent_ips(log, target),
-            dataclasses.replace(direct_method(log, target, wrong_constant), name="dm_constant"),
-            dataclasses.replace(doubly_robust(log, target, wrong_constant), name="dr_constant"),
-            dataclasses.replace(direct_method(log, target, intercept_only), name="dm_intercept_only"),
-            dataclasses.replace(doubly_robust(log, target, intercept_only), name="dr_intercept_only"),
-            dataclasses.replace(direct_method(log, target, OracleRewardModel.from_log(log)), name="dm_oracle"),
-        ]
-        truths.append(truth)
-        for estimate in estimates:
-            errors.setdefault(estimate.name, []).append(estimate.value - truth)
-    as_tensor = {name: torch.tensor(values, dtype=torch.float64) for name, values in errors.items()}
-    return SeedSweep(torch.tensor(truths, dtype=torch.float64), as_tensor)
+    # Heavy ridge on the slope leaves only the intercept: a model that ignores the items.
+    intercept_only = lambda log: LinearRewardModel.fit(log, regularization=1e6)  # noqa: E731
+    estimators = {
+        "ips": lambda log: ips(log, target),
+        "snips": lambda log: snips(log, target),
+        "iips": lambda log: independent_ips(log, target),
+        "dm_constant": lambda log: direct_method(log, target, wrong_constant),
+        "dr_constant": lambda log: doubly_robust(log, target, wrong_constant),
+        "dm_intercept_only": lambda log: direct_method(log, target, intercept_only(log)),
+        "dr_intercept_only": lambda log: doubly_robust(log, target, intercept_only(log)),
+        "dm_oracle": lambda log: direct_method(log, target, OracleRewardModel.from_log(log)),
+    }
+    env = _linear_click(slate_size, **user_params)
+    return estimator_accuracy(
+        env, _behaviour(slate_size), target, estimators, NUM_SEEDS, STEPS_PER_SEED, first_seed=first_seed
+    )
 
 
 @pytest.fixture(scope="module")
-def single_slot_sweep() -> SeedSweep:
+def single_slot_sweep() -> EstimatorAccuracy:
     """Slate size 1: full-slate weights are small enough for IPS, SNIPS and DR to be compared.
 
     Click probabilities around 0.8 (rewards far from zero) are where self-normalisation pays
@@ -191,43 +153,45 @@ def single_slot_sweep() -> SeedSweep:
 
 
 @pytest.fixture(scope="module")
-def slate_sweep() -> SeedSweep:
+def slate_sweep() -> EstimatorAccuracy:
     """Slate size 2 under position-based clicks: where item-position IPS is needed."""
     return _sweep(slate_size=2)
 
 
 @pytest.mark.parametrize("name", ["ips", "dr_constant", "dr_intercept_only"])
-def test_ips_and_doubly_robust_are_unbiased(single_slot_sweep: SeedSweep, name: str) -> None:
+def test_ips_and_doubly_robust_are_unbiased(single_slot_sweep: EstimatorAccuracy, name: str) -> None:
     assert abs(single_slot_sweep.bias(name)) < 3 * single_slot_sweep.standard_error(name)
 
 
-def test_snips_varies_less_than_ips(single_slot_sweep: SeedSweep) -> None:
+def test_snips_varies_less_than_ips(single_slot_sweep: EstimatorAccuracy) -> None:
     assert single_slot_sweep.spread("snips") < 0.8 * single_slot_sweep.spread("ips")
     assert abs(single_slot_sweep.bias("snips")) < 3 * single_slot_sweep.standard_error("snips")
 
 
-def test_doubly_robust_repairs_a_wrong_model_that_biases_the_direct_method(single_slot_sweep: SeedSweep) -> None:
+def test_doubly_robust_repairs_a_wrong_model_that_biases_the_direct_method(
+    single_slot_sweep: EstimatorAccuracy,
+) -> None:
     sweep = single_slot_sweep
     assert sweep.rmse("dr_constant") < 0.5 * sweep.rmse("dm_constant")
     assert abs(sweep.bias("dm_constant")) > 0.3  # predicts 0.1 for clicks near 0.5
     assert abs(sweep.bias("dm_intercept_only")) > 3 * sweep.standard_error("dm_intercept_only")
 
 
-def test_direct_method_with_the_oracle_is_nearly_exact(single_slot_sweep: SeedSweep) -> None:
+def test_direct_method_with_the_oracle_is_nearly_exact(single_slot_sweep: EstimatorAccuracy) -> None:
     """Off only by the sampling noise of the stochastic target's slates in the on-policy run."""
-    errors = single_slot_sweep.errors["dm_oracle"]
+    errors = single_slot_sweep.errors("dm_oracle")
     assert errors.abs().max() < 0.02
     assert abs(single_slot_sweep.bias("dm_oracle")) < 3 * single_slot_sweep.standard_error("dm_oracle")
 
 
 def test_independent_ips_is_unbiased_and_steadier_than_full_slate_ips_under_position_clicks(
-    slate_sweep: SeedSweep,
+    slate_sweep: EstimatorAccuracy,
 ) -> None:
     assert abs(slate_sweep.bias("iips")) < 3 * slate_sweep.standard_error("iips")
     assert slate_sweep.spread("iips") < 0.5 * slate_sweep.spread("ips")
 
 
-def test_position_free_direct_method_is_biased_under_position_effects(slate_sweep: SeedSweep) -> None:
+def test_position_free_direct_method_is_biased_under_position_effects(slate_sweep: EstimatorAccuracy) -> None:
     """Even the oracle's item values overstate the slate: lower positions are seen less often."""
     assert slate_sweep.bias("dm_oracle") > 0.05
 
@@ -319,7 +283,7 @@ def _hand_log(**changes: torch.Tensor) -> LoggedBandit:
 
 def _hand_target() -> EpsilonMixture:
     """Candidate 1 with probability 0.5 + 0.5 / 2 = 0.75, candidate 0 with 0.25."""
-    return EpsilonMixture(LinearScorer(torch.tensor([1.0]), 1), epsilon=0.5)
+    return EpsilonMixture(FixedLinearPolicy(torch.tensor([1.0]), 1), epsilon=0.5)
 
 
 def test_estimators_on_a_hand_computed_log() -> None:
@@ -356,7 +320,7 @@ def test_evaluate_off_policy_notes_what_a_plackett_luce_slate_target_cannot_supp
     env = _linear_click(slate_size=2, num_users=8)
     log = collect_log(env, _behaviour(2), num_steps=2)
     _, target_weights = _behaviour_and_target_weights()
-    target = PlackettLuce(LinearScorer(target_weights, 2), temperature=1.0)
+    target = PlackettLuce(FixedLinearPolicy(target_weights, 2), temperature=1.0)
     frame = evaluate_off_policy(log, target).set_index("estimator")
     assert math.isfinite(frame.loc["ips", "estimate"]) and math.isfinite(frame.loc["snips", "estimate"])
     for name in ("dm", "dr", "iips"):
@@ -393,7 +357,7 @@ def test_nan_reward_is_refused_with_the_number_of_rows() -> None:
 
 
 def test_target_of_another_slate_size_is_refused() -> None:
-    target = EpsilonMixture(LinearScorer(torch.tensor([1.0]), 2), epsilon=0.5)
+    target = EpsilonMixture(FixedLinearPolicy(torch.tensor([1.0]), 2), epsilon=0.5)
     with pytest.raises(ConfigError, match="slates of 2 items but the log holds slates of 1"):
         ips(_hand_log(), target)
 
@@ -401,4 +365,4 @@ def test_target_of_another_slate_size_is_refused() -> None:
 def test_snips_without_support_for_the_target_is_refused() -> None:
     log = _hand_log(slates=torch.tensor([[0], [0], [0]]))
     with pytest.raises(LoggedDataError, match="no support"):
-        snips(log, Deterministic(LinearScorer(torch.tensor([1.0]), 1)))
+        snips(log, Deterministic(FixedLinearPolicy(torch.tensor([1.0]), 1)))
