@@ -197,24 +197,34 @@ class InterestEvolutionUser:
         embedding = self.catalog.embedding
         return FeatureSpec((self.catalog.feature_dim,), float(embedding.min()), float(embedding.max()))
 
+    def _expected_watch(
+        self, state: InterestEvolutionState, items: torch.Tensor, affinity: torch.Tensor
+    ) -> torch.Tensor:
+        """Minutes watched of each item [B, C] if clicked, given its topic affinity [B, C]."""
+        params = self.params
+        fraction = (
+            per_user_column(params.watch_base)
+            + per_user_column(params.watch_interest_weight) * affinity
+            + per_user_column(params.watch_quality_weight) * self.catalog.lookup("quality", items)
+        ).clamp(0.0, 1.0)
+        return torch.minimum(
+            state.budget.clamp_min(0.0).unsqueeze(1), self.catalog.lookup("duration", items) * fraction
+        )
+
     def expected_reward(self, state: InterestEvolutionState, items: torch.Tensor) -> torch.Tensor:
         """Expected watch time of each candidate shown alone: P(click | {i}) * E[watch | click]."""
-        params = self.params
         affinity = state.interests.gather(1, self.catalog.lookup("topic", items))
         num_users, num_candidates = items.shape
         single_scores = affinity.reshape(num_users * num_candidates, 1)
         expanded = self._choice_model(self._broadcast_params(num_candidates)).probabilities(single_scores)
         click_probability = expanded[:, 0].view(num_users, num_candidates)
-        quality = self.catalog.lookup("quality", items)
-        fraction = (
-            per_user_column(params.watch_base)
-            + per_user_column(params.watch_interest_weight) * affinity
-            + per_user_column(params.watch_quality_weight) * quality
-        ).clamp(0.0, 1.0)
-        watch = torch.minimum(
-            state.budget.clamp_min(0.0).unsqueeze(1), self.catalog.lookup("duration", items) * fraction
-        )
-        return click_probability * watch
+        return click_probability * self._expected_watch(state, items, affinity)
+
+    def expected_slate_reward(self, state: InterestEvolutionState, slate_items: torch.Tensor) -> torch.Tensor:
+        """Exact expected watch time of whole slates [B, K], [B]: the items compete for one click."""
+        affinity = state.interests.gather(1, self.catalog.lookup("topic", slate_items))
+        choice_probability = self._choice_model(self.params).probabilities(affinity)[:, :-1]
+        return (choice_probability * self._expected_watch(state, slate_items, affinity)).sum(dim=1)
 
     def _broadcast_params(self, repeats: int) -> InterestEvolutionParams:
         """Per-user parameters repeated for each of ``repeats`` candidates (row-major)."""

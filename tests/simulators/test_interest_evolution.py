@@ -145,3 +145,17 @@ def test_bad_parameters_raise_clear_errors(catalog: Catalog) -> None:
         InterestEvolutionUser(catalog, choice_model="softmax")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="Unknown argument"):
         make_simulator(num_items=50, budget=3.0)
+
+
+def test_slate_oracle_matches_the_mean_watch_time_of_a_whole_slate(catalog: Catalog) -> None:
+    """Items compete for one click, so the slate value is not the sum of shown-alone values."""
+    simulator = InterestEvolutionUser(catalog, InterestEvolutionParams(), choice_model="logit")
+    num_users = 20_000
+    keys = random.keys_from_seeds(torch.arange(num_users))
+    state = simulator.reset(keys)
+    slate = torch.tensor([4, 90, 301]).expand(num_users, 3)
+    _, response = simulator.step(state, slate, random.fold_in(keys, 5))
+    watched = response.watch_time.sum(dim=1)
+    exact = simulator.expected_slate_reward(state, slate)
+    assert abs(float(watched.mean() - exact.mean())) < 4 * float(watched.std()) / num_users**0.5
+    assert bool((exact < simulator.expected_reward(state, slate).sum(dim=1)).all())
