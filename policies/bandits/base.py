@@ -128,6 +128,8 @@ class LinearBandit(BanditPolicy):
                 refresh_every=self.refresh_every,
                 device=contexts.device,
             )
+        elif self.model.device != contexts.device:
+            self.model.to(contexts.device)
         return self.model
 
     def _item_contexts(self, device: torch.device) -> torch.Tensor:

@@ -86,6 +86,10 @@ class HATCH(LinUCB):
             self.centers = contexts[picks].clone() + 1e-3 * self._noise(contexts[picks])
             self.class_frequency = torch.full((self.num_classes,), 1.0 / self.num_classes, device=contexts.device)
             self.class_value = torch.zeros(self.num_classes, device=contexts.device)
+        if self.centers.device != contexts.device:  # loaded on the CPU, used elsewhere
+            self.centers = self.centers.to(contexts.device)
+            self.class_frequency = self.class_frequency.to(contexts.device)
+            self.class_value = self.class_value.to(contexts.device)
         classes = torch.cdist(contexts, self.centers).argmin(dim=1)
         members = torch.zeros(self.num_classes, device=contexts.device).index_add_(
             0, classes, torch.ones_like(classes, dtype=torch.float32)

@@ -186,6 +186,14 @@ class RidgeRegression:
             self.covariance -= torch.bmm(spread, torch.bmm(torch.linalg.inv(inner), spread.transpose(1, 2)))
         self.theta = torch.einsum("bde,be->bd", self.covariance, self.target.to(torch.float32))
 
+    def to(self, device: torch.device | str) -> RidgeRegression:
+        """Move every tensor to ``device`` in place (a model loaded on the CPU, then used on a GPU)."""
+        self.device = torch.device(device)
+        for name in ("precision", "target", "covariance", "theta"):
+            setattr(self, name, getattr(self, name).to(self.device))
+        self._cholesky = None
+        return self
+
     # -- persistence -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
