@@ -1,0 +1,1 @@
+"""LLM persona users: natural-language personas with memory whose reactions come from a language model."""
