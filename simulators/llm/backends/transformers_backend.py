@@ -35,8 +35,12 @@ def load_gguf_as_directory(gguf_path: str | Path, cache_dir: str | Path) -> Path
         model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
     except Exception as error:  # transformers raises many types for a bad file
         raise BackendError(
-            f"Could not load GGUF {gguf_path} with transformers (needs the gguf package): {error}"
+            f"Could not load GGUF {gguf_path} with transformers (needs the gguf and accelerate packages): {error}"
         ) from error
+    # The GGUF weights are de-quantised to float32 on load; forget the quantiser so they save as plain weights.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     partial = target.with_name(target.name + ".partial")
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
