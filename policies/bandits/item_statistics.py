@@ -44,6 +44,12 @@ class ItemStatistics:
         self.counts.view(-1).index_add_(0, flat, weights)
         self.reward_sums.view(-1).index_add_(0, flat, rewards.reshape(-1).to(torch.float64) * weights)
 
+    def to(self, device: torch.device | str) -> ItemStatistics:
+        """Move the tables to ``device`` in place (statistics loaded on the CPU, then used on a GPU)."""
+        self.counts = self.counts.to(device)
+        self.reward_sums = self.reward_sums.to(device)
+        return self
+
     def reset_models(self, rows: torch.Tensor) -> None:
         self.counts[rows] = 0.0
         self.reward_sums[rows] = 0.0

@@ -41,8 +41,7 @@ class UCB1(BanditPolicy):
             num_models = item_ids.shape[0] if self.per_user else 1
             self.statistics = ItemStatistics(self.num_items, num_models, item_ids.device)
         elif self.statistics.counts.device != item_ids.device:  # loaded on the CPU, used elsewhere
-            self.statistics.counts = self.statistics.counts.to(item_ids.device)
-            self.statistics.reward_sums = self.statistics.reward_sums.to(item_ids.device)
+            self.statistics.to(item_ids.device)
         return self.statistics
 
     def _scores(self, observation: dict[str, torch.Tensor], explore: bool) -> torch.Tensor:

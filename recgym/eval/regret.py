@@ -82,7 +82,8 @@ def learning_curve(
     if num_steps <= 0:
         raise ConfigError(f"num_steps must be positive; got {num_steps}.")
     observation, _ = env.reset(seed=seed)
-    rewards, expected, oracle = (torch.zeros(num_steps, dtype=torch.float64) for _ in range(3))
+    # Per-step means stay on the env's device until the end: no host round trip per step.
+    rewards, expected, oracle = (torch.zeros(num_steps, dtype=torch.float64, device=env.device) for _ in range(3))
     reset_users = getattr(policy, "reset_users", None)
     for step in range(num_steps):
         slate = policy.act(observation, explore=explore)
@@ -100,4 +101,4 @@ def learning_curve(
             on_step(step + 1, num_steps)
     if not math.isfinite(float(expected.sum())):
         raise ConfigError("The simulator's oracle returned non-finite expected rewards.")
-    return LearningCurve(rewards, expected, oracle)
+    return LearningCurve(rewards.cpu(), expected.cpu(), oracle.cpu())
