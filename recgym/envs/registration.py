@@ -40,6 +40,7 @@ BUILTIN_ENVS: dict[str, tuple[str, int]] = {
     "recgym/Hydra-v0": ("simulators.hydra:make_simulator", 500),
     "recgym/Sim2RecFamily-v0": ("simulators.family:make_family_simulator", 2000),
     "recgym/LinearClick-v0": ("simulators.linear_click:make_simulator", 1000),
+    "recgym/LLMPersona-v0": ("simulators.llm.factory:make_simulator", 100),
 }
 
 

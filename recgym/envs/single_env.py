@@ -21,6 +21,16 @@ def _first_user(observation: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {name: value[0].cpu().numpy() for name, value in observation.items()}
 
 
+def _simulator_extras(info: dict[str, Any]) -> dict[str, Any]:
+    """The simulator's own info entries (see RecVectorEnv.step) for the one user: tensors as numpy rows."""
+    extras = {}
+    for name, value in info.items():
+        if name in ("response", "final_obs", "_final_obs"):
+            continue
+        extras[name] = value[0].cpu().numpy() if isinstance(value, torch.Tensor) else value
+    return extras
+
+
 def response_to_numpy(response: Response, row: int | slice = slice(None)) -> dict[str, np.ndarray]:
     """A response's fields as numpy arrays, for one user (int row) or all."""
     return {name: value[row].cpu().numpy() for name, value in vars(response).items()}
@@ -67,7 +77,7 @@ class RecEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             float(reward[0]),
             bool(terminated[0]),
             bool(truncated[0]),
-            {"response": response_to_numpy(info["response"], 0)},
+            {"response": response_to_numpy(info["response"], 0), **_simulator_extras(info)},
         )
 
     def expected_reward(self) -> np.ndarray:

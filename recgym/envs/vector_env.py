@@ -276,6 +276,9 @@ class RecVectorEnv(VectorEnv):
         done = terminated | truncated
 
         info: dict[str, Any] = {"response": response}
+        step_info = getattr(self.simulator, "step_info", None)
+        if step_info is not None:  # simulators with extras that are not tensors of behaviour (LLM text, ratings)
+            info.update(step_info())
         observation = self.observe(self.state)
         reset_rows = done.nonzero().squeeze(1)
         if reset_rows.numel() > 0:

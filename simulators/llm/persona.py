@@ -148,13 +148,28 @@ class PersonaPopulation:
             **{trait: torch.tensor(values) for trait, values in traits.items()},
         )
 
-    def describe(self, index: int) -> str:
-        """Persona ``index`` in the second person, as the model reads it."""
+    def _tastes(self, index: int) -> tuple[list[str], list[str], list[str]]:
+        """Topics persona ``index`` loves, likes and dislikes, strongest first."""
         interests = self.interests[index]
         order = interests.argsort(descending=True).tolist()
         loves = [self.topic_names[t] for t in order if interests[t] >= 0.5]
         likes = [self.topic_names[t] for t in order if 0.2 <= interests[t] < 0.5]
         dislikes = [self.topic_names[t] for t in reversed(order) if interests[t] <= -0.3]
+        return loves, likes, dislikes
+
+    def likes_text(self, index: int) -> str:
+        """Only what persona ``index`` enjoys, for encoders that cannot read negation (sentence embeddings)."""
+        loves, likes, _ = self._tastes(index)
+        return f"Videos about {_join(loves + likes)}." if loves or likes else ""
+
+    def dislikes_text(self, index: int) -> str:
+        """Only what persona ``index`` dislikes ('' if nothing)."""
+        _, _, dislikes = self._tastes(index)
+        return f"Videos about {_join(dislikes)}." if dislikes else ""
+
+    def describe(self, index: int) -> str:
+        """Persona ``index`` in the second person, as the model reads it."""
+        loves, likes, dislikes = self._tastes(index)
         sentences = [f"You are {self.names[index]}, scrolling a video app."]
         if loves:
             sentences.append(f"You love {_join(loves)}.")

@@ -9,15 +9,21 @@ import recgym
 from recgym.envs.single_env import RecEnv
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError, DeviceError, InvalidSlateError
-from tests.conftest import ENV_ID, make_vector_env
+from tests.conftest import ENV_ID, env_test_kwargs, make_vector_env
 
 
 @pytest.mark.parametrize("env_id", recgym.registered_ids())
 def test_every_registered_env_passes_gymnasium_and_sb3_checkers(env_id: str) -> None:
-    env = gym.make(env_id, num_items=300)
+    env = gym.make(env_id, **env_test_kwargs(env_id, num_items=300))
     gym_check_env(env.unwrapped, skip_render_check=True)
     sb3_check_env(env.unwrapped, warn=False)
-    vector = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", device="cpu", num_items=300)
+    vector = gym.make_vec(
+        env_id,
+        num_envs=3,
+        vectorization_mode="vector_entry_point",
+        device="cpu",
+        **env_test_kwargs(env_id, num_items=300),
+    )
     assert isinstance(vector.unwrapped, RecVectorEnv)
     assert vector.unwrapped.max_episode_steps == gym.spec(env_id).max_episode_steps
 
@@ -41,10 +47,9 @@ def _sequence_of_slates(num_users: int, steps: int) -> list[torch.Tensor]:
 @pytest.mark.parametrize("env_id", recgym.registered_ids())
 def test_vector_env_equals_single_envs_with_the_same_seeds_across_episodes(env_id: str) -> None:
     num_users, horizon, steps = 4, 25, 70  # several truncations and autoresets per user
-    vector = gym.make_vec(
-        env_id, num_envs=num_users, vectorization_mode="vector_entry_point", num_items=500, max_episode_steps=horizon
-    ).unwrapped
-    singles = [gym.make(env_id, num_items=500, max_episode_steps=horizon) for _ in range(num_users)]
+    kwargs = env_test_kwargs(env_id, num_items=500, max_episode_steps=horizon)
+    vector = gym.make_vec(env_id, num_envs=num_users, vectorization_mode="vector_entry_point", **kwargs).unwrapped
+    singles = [gym.make(env_id, **kwargs) for _ in range(num_users)]
     batch_observation, _ = vector.reset(seed=100)
     single_observations = [env.reset(seed=100 + user)[0] for user, env in enumerate(singles)]
     for slates in _sequence_of_slates(num_users, steps):
@@ -65,7 +70,10 @@ def test_vector_env_equals_single_envs_with_the_same_seeds_across_episodes(env_i
 def test_same_seed_same_trajectory_and_different_seed_differs(env_id: str) -> None:
     def trajectory(seed: int) -> list[torch.Tensor]:
         env = gym.make_vec(
-            env_id, num_envs=6, vectorization_mode="vector_entry_point", num_items=500, max_episode_steps=40
+            env_id,
+            num_envs=6,
+            vectorization_mode="vector_entry_point",
+            **env_test_kwargs(env_id, num_items=500, max_episode_steps=40),
         ).unwrapped
         observation, _ = env.reset(seed=seed)
         record = [observation["candidate_ids"]]

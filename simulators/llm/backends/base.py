@@ -27,6 +27,13 @@ class LLMBackend(Protocol):
     model_id: str
     """Identifies the model in cache keys and reports."""
 
+    stats: dict[str, int]
+    """Counters of what the backend had to do besides answering: retries, timeouts, fallbacks, ..."""
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        """The text the model reads for a system and a user message, ending where the assistant's answer starts."""
+        ...
+
     def option_logprobs(self, prompts: list[str], options: list[str]) -> torch.Tensor:
         """Log-probability that the next token after each prompt is each option, float32 [N, O]."""
         ...
@@ -34,3 +41,7 @@ class LLMBackend(Protocol):
     def generate(self, prompts: list[str], max_new_tokens: int, temperature: float, seed: int) -> list[str]:
         """A continuation of each prompt (sampled with ``temperature``, 0 for greedy)."""
         ...
+
+
+CHATML = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+"""The ChatML template (SmolLM2, Qwen and many others), for servers that take raw completion prompts."""

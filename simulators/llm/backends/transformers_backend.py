@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from simulators.llm.backends.base import BackendError
+from simulators.llm.backends.base import CHATML, BackendError
 
 
 def load_gguf_as_directory(gguf_path: str | Path, cache_dir: str | Path) -> Path:
@@ -70,6 +70,7 @@ class TransformersBackend:
         self.model_id = model_id
         self.batch_size = batch_size
         self._option_ids: dict[tuple[str, ...], torch.Tensor] = {}
+        self.stats: dict[str, int] = {"prompts_scored": 0, "prompts_generated": 0}
 
     @classmethod
     def from_pretrained(
@@ -87,6 +88,22 @@ class TransformersBackend:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
         return cls(model, tokenizer, model_id=path.name, device=device, batch_size=batch_size)
+
+    def to(self, device: torch.device | str) -> TransformersBackend:
+        """Move the model to ``device`` (in place: one set of weights however many envs share it)."""
+        device = torch.device(device)
+        if device != self.device:
+            self.model = self.model.to(device)
+            self.device = device
+            self._option_ids = {key: ids.to(device) for key, ids in self._option_ids.items()}
+        return self
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        """The tokenizer's own chat template (ChatML for tokenizers without one), ready for the answer."""
+        if getattr(self.tokenizer, "chat_template", None):
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        return CHATML.format(system=system, user=user)
 
     def option_token_ids(self, options: list[str]) -> torch.Tensor:
         """Token id of each option, int64 [O]; BackendError for options that are not exactly one token."""
@@ -115,6 +132,7 @@ class TransformersBackend:
             batch = {name: value.to(self.device) for name, value in batch.items()}
             logits = self.model(**batch).logits[:, -1, :].float()
             rows.append(torch.log_softmax(logits, dim=-1).index_select(1, option_ids))
+        self.stats["prompts_scored"] += len(prompts)
         return torch.cat(rows).cpu() if rows else torch.zeros(0, len(options))
 
     @torch.inference_mode()
@@ -135,4 +153,5 @@ class TransformersBackend:
             )
             new_tokens = output[:, batch["input_ids"].shape[1] :]
             texts.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        self.stats["prompts_generated"] += len(prompts)
         return texts
