@@ -9,8 +9,9 @@ device, thousands of times faster than prompting a language model and exactly de
 
 where likes and dislikes are the persona's tastes in words, embedded apart because a sentence
 encoder cannot read negation ("You dislike football" lies close to football videos), and z
-standardises affinities over all persona-item pairs, so the units match the prompt decider's. A rating is centred on 3 + 2 tanh(z); a user leaves more readily when nothing in
-the feed appeals (log-odds = -max_k z).
+standardises affinities over all persona-item pairs, so the units match the prompt decider's.
+A rating is centred on 3 + 2 tanh(z); a user leaves more readily when nothing in the feed
+appeals (log-odds = -max_k z).
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class EmbeddingDecider:
         self.fatigue = fatigue
         similarity = (likes_embeddings - dislikes_embeddings) @ item_embeddings.T
         self.calibration = Calibration(center=float(similarity.mean()), scale=max(float(similarity.std()), 1e-3))
+        # Every persona-item affinity, [P, N]: a step gathers instead of multiplying 384-dim vectors.
+        self.affinity_table = self.calibration.standardise(similarity)
 
     @classmethod
     def build(
@@ -110,17 +113,15 @@ class EmbeddingDecider:
         moved.__dict__.update(self.__dict__)
         moved.likes_embeddings = self.likes_embeddings.to(device)
         moved.dislikes_embeddings = self.dislikes_embeddings.to(device)
+        moved.affinity_table = self.affinity_table.to(device)
         moved.item_embeddings = self.item_embeddings.to(device)
         return moved
 
     def _affinity(self, persona: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Standardised persona-item similarity [B, ...] for item ids [B, ...]."""
-        persona_vectors = self.likes_embeddings.index_select(0, persona) - self.dislikes_embeddings.index_select(
-            0, persona
-        )
-        item_vectors = self.item_embeddings.index_select(0, items.reshape(-1)).view(*items.shape, -1)
-        similarity = torch.einsum("bd,b...d->b...", persona_vectors, item_vectors)
-        return self.calibration.standardise(similarity)
+        """Standardised persona-item affinity [B, ...] for item ids [B, ...]."""
+        num_items = self.affinity_table.shape[1]
+        flat = persona.view(-1, *([1] * (items.dim() - 1))) * num_items + items
+        return self.affinity_table.view(-1).index_select(0, flat.reshape(-1)).view(items.shape)
 
     def click_utilities(self, situation: Situation) -> torch.Tensor:
         utility = self._affinity(situation.persona, situation.slate_items) - self.no_click_utility

@@ -39,7 +39,8 @@ def default_cache_path() -> Path:
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _SIMULATOR_ARGUMENTS = (
     "backend, model, base_url, num_personas, persona_file, persona_seed, num_items, num_topics, catalog_seed, "
-    "memory_window, choice_mode, rate, decide_leave, reflect, cache_path, batch_size, no_click_utility"
+    "memory_window, choice_mode, rate, decide_leave, reflect, cache_path, batch_size, no_click_utility, "
+    "calibration_size"
 )
 
 
@@ -90,6 +91,7 @@ def make_simulator(
     cache_path: str | None = None,
     batch_size: int = 64,
     no_click_utility: float = 1.0,
+    calibration_size: int = 32,
     **params: Any,
 ) -> LLMPersonaUser:
     """The registered factory; other kwargs are ``LLMPersonaParams`` (temperature, leave_bias, leave_scale)."""
@@ -118,7 +120,9 @@ def make_simulator(
             language_model = OpenAIBackend(base_url, model)
         else:
             language_model = load_transformers_backend(model, batch_size)
-        decider = PromptDecider(language_model, population, texts, cache, choice_mode, no_click_utility)
+        decider = PromptDecider(
+            language_model, population, texts, cache, choice_mode, no_click_utility, calibration_size
+        )
     return LLMPersonaUser(
         catalog, population, texts, decider, cache, user_params, memory_window, rate, decide_leave, reflect
     )

@@ -51,7 +51,7 @@ def _rollout(env: RecVectorEnv, seed: int, steps: int) -> list[torch.Tensor]:
     record = [observation["candidate_ids"]]
     for _ in range(steps):
         slate = torch.rand(env.num_envs, env.num_candidates, generator=generator).argsort(dim=1)[:, : env.slate_size]
-        observation, reward, terminated, truncated, info = env.step(slate)
+        observation, reward, terminated, _, info = env.step(slate)
         record += [observation["candidate_ids"], reward, terminated, info["response"].choice, info["rating"]]
     return record
 

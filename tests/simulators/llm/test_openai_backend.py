@@ -402,3 +402,35 @@ def test_client_errors_raise_with_the_servers_message(proxy: FaultProxy) -> None
     with pytest.raises(BackendError, match="does not exist"):
         backend.option_logprobs(["a"], YES_NO)
     assert backend.stats["retries"] == 0
+
+
+@pytest.mark.slow
+def test_llm_persona_env_runs_on_the_server_and_replays_from_the_cache(server_url: str, tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    def episode() -> tuple[list[torch.Tensor], dict]:
+        env = gym.make_vec(
+            "recgym/LLMPersona-v0",
+            num_envs=2,
+            vectorization_mode="vector_entry_point",
+            backend="openai",
+            base_url=server_url,
+            model="smollm2",
+            num_items=40,
+            num_personas=4,
+            slate_size=2,
+            calibration_size=4,
+            cache_path=str(tmp_path / "cache.sqlite"),
+        ).unwrapped
+        env.reset(seed=0)
+        record = []
+        for _ in range(2):
+            _, reward, terminated, _, info = env.step(torch.tensor([[0, 1], [1, 0]]))
+            record += [reward, terminated, info["rating"], info["response"].choice]
+        return record, env.simulator.usage()
+
+    first, usage = episode()
+    assert usage["backend"]["prompts_scored"] > 0 and usage["backend"]["fallback_uniform"] == 0
+    again, replay_usage = episode()
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert replay_usage["backend"]["requests"] == 0 and replay_usage["cache_hit_rate"] == 1.0

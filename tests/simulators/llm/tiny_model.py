@@ -7,7 +7,8 @@ import torch
 WORDS = (
     "you", "are", "a", "user", "who", "loves", "cooking", "travel", "science", "football", "music", "choose",
     "one", "item", "or", "0", "for", "none", "the", "slate", "is", "1", "2", "3", "4", "5", "6", "7", "8",
-    "9", "answer", "yes", "no", "Yes", "No", "video", "watch", "do", "feed", "app", "close", "rate", "it", "from", "to", ".", ",", ":", "(", ")", "min",
+    "9", "answer", "yes", "no", "Yes", "No", "video", "watch", "do", "feed", "app", "close", "rate", "it",
+    "from", "to", ".", ",", ":", "(", ")", "min",
 )  # fmt: skip
 
 
