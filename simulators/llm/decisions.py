@@ -141,21 +141,30 @@ class PromptDecider:
         return "Your feed shows:\n" + self.texts.slate_text(items)
 
     # Scoring -----------------------------------------------------------------------------
-    def _option_logprobs(self, prompts: list[str], options: list[str]) -> torch.Tensor:
-        """[N, O] log-probabilities, served from the cache where possible."""
+    def _option_logprobs(self, prompts: list[str], options: list[str], group_size: int = 1) -> torch.Tensor:
+        """[N, O] log-probabilities, served from the cache where possible.
+
+        Consecutive runs of ``group_size`` prompts share a beginning (one user's persona and
+        memory); a backend with ``option_logprobs_grouped`` then computes that beginning once.
+        """
         if not prompts:
             return torch.zeros(0, len(options))
 
         def compute(missing: list[int]) -> list[list[float]]:
-            scores = self.backend.option_logprobs([prompts[index] for index in missing], options)
-            return scores.tolist()
+            grouped = getattr(self.backend, "option_logprobs_grouped", None)
+            if grouped is None or group_size == 1:
+                return self.backend.option_logprobs([prompts[index] for index in missing], options).tolist()
+            groups: dict[int, list[str]] = {}
+            for index in missing:
+                groups.setdefault(index // group_size, []).append(prompts[index])
+            return grouped(list(groups.values()), options).tolist()
 
         parameters = {"call": "option_logprobs", "options": options}
         values = self.cache.get_or_compute(self.backend.model_id, prompts, parameters, compute)
         return torch.tensor(values, dtype=torch.float32)
 
-    def _yes_no_log_odds(self, prompts: list[str]) -> torch.Tensor:
-        scores = self._option_logprobs(prompts, YES_NO)
+    def _yes_no_log_odds(self, prompts: list[str], group_size: int = 1) -> torch.Tensor:
+        scores = self._option_logprobs(prompts, YES_NO, group_size)
         return scores[:, 0] - scores[:, 1]
 
     def _calibrate(self, size: int, seed: int) -> tuple[Calibration, Calibration]:
@@ -185,7 +194,7 @@ class PromptDecider:
                 for user in range(num_users)
                 for item in slates[user]
             ]
-            log_odds = self._yes_no_log_odds(prompts).view(num_users, slate_size)
+            log_odds = self._yes_no_log_odds(prompts, group_size=slate_size).view(num_users, slate_size)
             utilities = self.watch_calibration.standardise(log_odds) - self.no_click_utility
         else:
             options = [str(number) for number in range(slate_size + 1)]

