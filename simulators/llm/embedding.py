@@ -16,6 +16,7 @@ appeals (log-odds = -max_k z).
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,7 @@ class EmbeddingDecider:
         return cls(likes.to(device), dislikes.to(device), items.to(device), **options)
 
     def to(self, device: torch.device | str) -> EmbeddingDecider:
-        moved = EmbeddingDecider.__new__(EmbeddingDecider)
-        moved.__dict__.update(self.__dict__)
+        moved = copy.copy(self)
         moved.likes_embeddings = self.likes_embeddings.to(device)
         moved.dislikes_embeddings = self.dislikes_embeddings.to(device)
         moved.affinity_table = self.affinity_table.to(device)

@@ -136,7 +136,6 @@ class LLMPersonaUser:
         pick = _gumbel_argmax(logits, random.fold_in(keys, _CLICK_STREAM))
         choice = pick - 1
         any_click = choice >= 0
-        clicked = torch.nn.functional.one_hot(pick, slate_size + 1)[:, 1:].bool()
         watched = torch.where(any_click, slate_items.gather(1, choice.clamp_min(0).unsqueeze(1)).squeeze(1), SKIPPED)
 
         rating = torch.zeros(num_users, dtype=torch.int64, device=device)
@@ -161,19 +160,11 @@ class LLMPersonaUser:
         self._last_info = {"rating": rating}
         if self.reflect and bool(left.any()):
             self._last_info["reflections"] = self._reflections(situation, left, keys)
-        liked = clicked & (rating >= 4).unsqueeze(1)
-        no_behaviour = torch.zeros_like(clicked)
-        response = Response(
-            clicked=clicked,
-            watch_time=clicked * self.catalog.lookup("duration", slate_items),
-            liked=liked,
-            shared=no_behaviour,
-            followed=no_behaviour,
-            skipped=~clicked,
-            left=left,
-            return_gap=torch.zeros(num_users, device=device),
-            choice=choice,
-            returned=torch.zeros_like(left),
+        response = Response.from_choice(
+            choice, slate_size, watch_time=self.catalog.lookup("duration", watched.clamp_min(0)), left=left
+        )
+        response = dataclasses.replace(
+            response, liked=response.clicked & (rating >= 4).unsqueeze(1), skipped=~response.clicked
         )
         return new_state, response
 
