@@ -13,6 +13,7 @@ from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
 
 _NORMAL_95 = 1.959964
+_MEASURES = ("return", "watch_time", "clicks", "length", "return_visits", "liked", "shared", "followed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,15 +42,15 @@ class EpisodeTotals:
     watch_time: torch.Tensor
     clicks: torch.Tensor
     length: torch.Tensor
+    return_visits: torch.Tensor
+    """Sessions that ended with the user coming back within the episode (retention)."""
+    liked: torch.Tensor
+    shared: torch.Tensor
+    followed: torch.Tensor
 
     def summary(self) -> dict[str, MetricSummary]:
         """Mean and 95% CI of each measure over users."""
-        return {
-            "episode_return": MetricSummary.of(self.episode_return),
-            "watch_time": MetricSummary.of(self.watch_time),
-            "clicks": MetricSummary.of(self.clicks),
-            "length": MetricSummary.of(self.length),
-        }
+        return {field.name: MetricSummary.of(getattr(self, field.name)) for field in dataclasses.fields(self)}
 
 
 def evaluate_policy(
@@ -69,7 +70,7 @@ def evaluate_policy(
     limit = max_steps or env.max_episode_steps or 100_000
     observation, _ = env.reset(seed=seed)
     num_users, device = env.num_envs, env.device
-    totals = {name: torch.zeros(num_users, device=device) for name in ("return", "watch_time", "clicks", "length")}
+    totals = {name: torch.zeros(num_users, device=device) for name in _MEASURES}
     finished = torch.zeros(num_users, dtype=torch.bool, device=device)
     for _ in range(limit):
         slate = policy.act(observation, explore=False)
@@ -82,6 +83,9 @@ def evaluate_policy(
         totals["watch_time"] += active * response.watch_time.sum(dim=1)
         totals["clicks"] += active * response.clicked.sum(dim=1)
         totals["length"] += active
+        totals["return_visits"] += active * response.returned
+        for behaviour in ("liked", "shared", "followed"):
+            totals[behaviour] += active * getattr(response, behaviour).sum(dim=1)
         finished |= terminated | truncated
         observation = next_observation
         done_count = int(finished.sum())
@@ -94,4 +98,4 @@ def evaluate_policy(
             f"{num_users - int(finished.sum())} users had not finished an episode after {limit} steps; "
             "set max_episode_steps on the env or pass a larger max_steps."
         )
-    return EpisodeTotals(totals["return"], totals["watch_time"], totals["clicks"], totals["length"])
+    return EpisodeTotals(episode_return=totals.pop("return"), **totals)

@@ -1,0 +1,134 @@
+"""The networks every RL algorithm shares: an observation encoder and a candidate scorer.
+
+The recommender sees, per user, a window of recent history and a list of candidates.
+``ObservationEncoder`` turns the history (and any simulator extras, such as the session
+context) into a user vector and each candidate's features into an item vector; a
+``CandidateScorer`` scores every (user, candidate) pair, so one network serves any number
+of candidates and the slate head is a Plackett-Luce over its scores.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from policies.rl.normalization import RunningNorm
+
+_ENV_KEYS = frozenset(
+    ("candidate_features", "candidate_ids", "history_features", "history_clicked", "history_watch_time", "elapsed")
+)
+
+
+def extra_observation_keys(observation_space: spaces.Dict) -> list[str]:
+    """Simulator-specific entries (e.g. 'session'), flattened into the user input, sorted."""
+    return sorted(key for key in observation_space.spaces if key not in _ENV_KEYS)
+
+
+def mlp(in_size: int, hidden: int, out_size: int, layers: int = 2) -> nn.Sequential:
+    """``layers`` linear layers with Tanh between them (Tanh keeps PPO's updates smooth)."""
+    sizes = [in_size] + [hidden] * (layers - 1) + [out_size]
+    modules: list[nn.Module] = []
+    for index, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
+        modules.append(nn.Linear(size_in, size_out))
+        if index < len(sizes) - 2:
+            modules.append(nn.Tanh())
+    return nn.Sequential(*modules)
+
+
+class ObservationEncoder(nn.Module):
+    """User vector [B, H] and candidate vectors [B, C, H] from an env observation dict.
+
+    The user input summarises the visible history: the watch-time-weighted profile of
+    clicked items, the plain mean of clicked items' features, the click rate, the log
+    watch time (mean and last), the elapsed time, and every simulator extra. Inputs are
+    normalised by running statistics updated from the observations the trainer collects.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, hidden_size: int, context_size: int = 0) -> None:
+        super().__init__()
+        self.extra_keys = extra_observation_keys(observation_space)
+        feature_size = int(observation_space["candidate_features"].shape[-1])
+        extra_size = sum(int(torch.tensor(observation_space[key].shape).prod()) for key in self.extra_keys)
+        self.user_input_size = 2 * feature_size + 4 + extra_size
+        self.context_size = context_size
+        self.user_norm = RunningNorm(self.user_input_size)
+        self.item_norm = RunningNorm(feature_size)
+        self.user_net = mlp(self.user_input_size + context_size, hidden_size, hidden_size)
+        self.item_net = mlp(feature_size, hidden_size, hidden_size)
+
+    def user_inputs(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Raw (unnormalised) history summary, [B, user_input_size]."""
+        features = observation["history_features"]
+        clicked = observation["history_clicked"]
+        watch = observation["history_watch_time"]
+        weights = watch * clicked
+        profile = (features * weights.unsqueeze(-1)).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
+        mean_clicked = (features * clicked.unsqueeze(-1)).sum(dim=1) / clicked.sum(dim=1, keepdim=True).clamp_min(1.0)
+        log_watch = torch.log1p(watch)
+        columns = [
+            profile,
+            mean_clicked,
+            clicked.mean(dim=1, keepdim=True),
+            log_watch.mean(dim=1, keepdim=True),
+            log_watch[:, -1:],
+            observation["elapsed"],
+        ]
+        batch = features.shape[0]
+        columns.extend(observation[key].reshape(batch, -1).to(features.dtype) for key in self.extra_keys)
+        return torch.cat(columns, dim=1)
+
+    @torch.no_grad()
+    def update_statistics(self, observation: dict[str, torch.Tensor]) -> None:
+        """Fold a batch of observations into the input normalisers (call while collecting)."""
+        self.user_norm.update(self.user_inputs(observation))
+        self.item_norm.update(observation["candidate_features"])
+
+    def forward(
+        self, observation: dict[str, torch.Tensor], context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        user_input = self.user_norm(self.user_inputs(observation))
+        if self.context_size:
+            if context is None:
+                raise ValueError(f"This encoder expects a context [B, {self.context_size}] and got none.")
+            user_input = torch.cat([user_input, context], dim=1)
+        return self.user_net(user_input), self.item_net(self.item_norm(observation["candidate_features"]))
+
+
+class CandidateScorer(nn.Module):
+    """Score of each candidate for each user, [B, C, out]: an MLP over [user, item, user * item]."""
+
+    def __init__(self, hidden_size: int, out_size: int = 1) -> None:
+        super().__init__()
+        self.net = mlp(3 * hidden_size, hidden_size, out_size)
+
+    def forward(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        user = user.unsqueeze(1).expand_as(items)
+        return self.net(torch.cat([user, items, user * items], dim=-1))
+
+
+class SlateActorCritic(nn.Module):
+    """Candidate logits [B, C] for the slate head and state values [B, R] for R reward channels.
+
+    The critic reads the user vector and the mean candidate vector (what is on offer now).
+    ``context_size`` > 0 appends a per-user context (a Sim2Rec user embedding, a
+    hierarchical goal) to the user input.
+    """
+
+    def __init__(
+        self, observation_space: spaces.Dict, hidden_size: int, num_values: int = 1, context_size: int = 0
+    ) -> None:
+        super().__init__()
+        self.encoder = ObservationEncoder(observation_space, hidden_size, context_size)
+        self.actor = CandidateScorer(hidden_size)
+        self.critic = mlp(2 * hidden_size, hidden_size, num_values)
+
+    def forward(
+        self, observation: dict[str, torch.Tensor], context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        user, items = self.encoder(observation, context)
+        logits = self.actor(user, items).squeeze(-1)
+        values = self.critic(torch.cat([user, items.mean(dim=1)], dim=1))
+        return logits, values
