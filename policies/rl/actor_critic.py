@@ -89,7 +89,7 @@ class A2CConfig(ActorCriticConfig):
     gae_lambda: float = 1.0
     epochs: int = 1
     num_minibatches: int = 1
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
 
 
 class ActorCriticTrainer(Trainer):

@@ -30,6 +30,7 @@ from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
 
 CHECKPOINT_NAME = "checkpoint.pt"
+_RECGYM_VECTOR_ENTRY_POINT = "recgym.envs.factory:make_vector_env"
 _CHECKPOINT_FORMAT = 1
 
 
@@ -39,6 +40,11 @@ def make_vector_env(env_id: str, num_users: int, device: torch.device, env_kwarg
 
     if env_id not in gym.registry:
         raise ConfigError(f"Unknown env id {env_id!r}; registered recgym envs: {registered_ids()}.")
+    if gym.spec(env_id).vector_entry_point != _RECGYM_VECTOR_ENTRY_POINT:
+        raise ConfigError(
+            f"{env_id} is not a recgym env; the RL trainers need a RecVectorEnv whose actions are slates. "
+            f"Use one of {registered_ids()} or register your simulator with recgym.register."
+        )
     try:
         env = gym.make_vec(
             env_id, num_envs=num_users, vectorization_mode="vector_entry_point", device=device, **env_kwargs
