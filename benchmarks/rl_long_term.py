@@ -1,0 +1,226 @@
+"""Does RL beat myopia? Long-term engagement and retention of trained policies, over seeds.
+
+For each experiment, each seed trains every algorithm from scratch (seeded users, weights
+and sampling) and evaluates it greedily on fresh users, one whole episode each (sessions
+until the simulator's horizon). Baselines act on the same users:
+
+- myopic greedy: recgym's ``MyopicGreedyPolicy`` (the history-profile ranker, what a
+  production system without long-term modelling does);
+- myopic oracle: top-K of the true expected immediate reward (the best any one-step policy can do);
+- random.
+
+The table gives, per policy, the mean over seeds of per-user long-term engagement (watch
+time over the episode) and return visits, and the paired difference to each myopic
+baseline with a 95% t-interval over seeds. Experiments:
+
+- ``lts`` / ``mbr``: PPO and SlateQ on long-term satisfaction and multi-behaviour retention;
+- ``constrained``: the two-stage constrained policy on multi-behaviour retention, with its
+  auxiliary signals against their bounds;
+- ``sim2rec``: Sim2Rec and unconditioned PPO trained on the ``train`` family and scored on
+  the disjoint ``heldout`` family.
+
+Finished runs are stored in ``--results`` (JSON) as they complete, so an interrupted
+benchmark resumes where it stopped.
+
+    python benchmarks/rl_long_term.py [--experiments lts mbr constrained sim2rec] [--seeds 5] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from policies.baselines import MyopicGreedyPolicy, RandomPolicy
+from policies.rl import make_trainer
+from policies.rl.trainer import make_vector_env
+from recgym.envs.vector_env import RecVectorEnv
+from recgym.eval.rollout import evaluate_policy
+
+LTS = "recgym/LongTermSatisfaction-v0"
+MBR = "recgym/MultiBehaviorRetention-v0"
+FAMILY = "recgym/Sim2RecFamily-v0"
+TRAIN_USERS = 512
+PPO_BUDGET = {"num_users": TRAIN_USERS, "total_steps": TRAIN_USERS * 32 * 30}
+ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
+    "ppo": PPO_BUDGET,
+    "slateq": {"num_users": TRAIN_USERS, "total_steps": 300_000},
+    "constrained": {"num_users": TRAIN_USERS, "total_steps": TRAIN_USERS * 32 * 40},
+    "sim2rec": PPO_BUDGET,
+}
+FAMILY_TRAIN = {"family": "train", "history_length": 20}
+FAMILY_HELDOUT = {"family": "heldout", "history_length": 20}
+EXPERIMENTS: dict[str, dict[str, Any]] = {
+    "lts": {"env_id": LTS, "train_kwargs": {}, "eval_kwargs": {}, "algorithms": ["ppo", "slateq"]},
+    "mbr": {"env_id": MBR, "train_kwargs": {}, "eval_kwargs": {}, "algorithms": ["ppo", "slateq"]},
+    "constrained": {
+        "env_id": MBR,
+        "train_kwargs": {},
+        "eval_kwargs": {},
+        "algorithms": ["constrained", "ppo"],
+        "extra_measures": ("liked", "shared", "followed"),
+    },
+    "sim2rec": {
+        "env_id": FAMILY,
+        "train_kwargs": FAMILY_TRAIN,
+        "eval_kwargs": FAMILY_HELDOUT,
+        "algorithms": ["sim2rec", "ppo"],
+    },
+}
+MEASURES = ("watch_time", "return_visits", "liked", "shared", "followed")
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+class MyopicOracle:
+    """Top-K of the env's true expected immediate reward: the best one-step policy."""
+
+    def __init__(self, env: RecVectorEnv) -> None:
+        self.env, self.slate_size = env, env.slate_size
+
+    def act(self, observation: dict[str, torch.Tensor], explore: bool = False) -> torch.Tensor:
+        return self.env.expected_reward().topk(self.slate_size, dim=1).indices
+
+    def update(self, *args: Any) -> None:
+        """Not a learner."""
+
+
+def per_user_means(env: RecVectorEnv, policy: Any, seed: int) -> dict[str, float]:
+    totals = evaluate_policy(env, policy, seed=seed, learn_online=False)
+    return {measure: float(getattr(totals, measure).mean()) for measure in MEASURES}
+
+
+def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, device: str) -> dict[str, Any]:
+    """Train (unless a baseline) and evaluate one policy for one seed; per-user means and seconds."""
+    started = time.perf_counter()
+    env = make_vector_env(experiment["env_id"], eval_users, torch.device(device), experiment["eval_kwargs"])
+    eval_seed = 1_000_000 + 10_000 * seed
+    if name == "myopic greedy":
+        policy: Any = MyopicGreedyPolicy(env.slate_size, seed=seed)
+    elif name == "myopic oracle":
+        policy = MyopicOracle(env)
+    elif name == "random":
+        policy = RandomPolicy(env.slate_size, seed=seed)
+    else:
+        trainer = make_trainer(
+            name,
+            env_id=experiment["env_id"],
+            env_kwargs=experiment["train_kwargs"],
+            device=device,
+            seed=seed,
+            **ALGORITHM_SETTINGS[name],
+        )
+        trainer.train(progress=False)
+        policy = trainer.policy()
+    with torch.no_grad():
+        means = per_user_means(env, policy, eval_seed)
+    return {"means": means, "seconds": time.perf_counter() - started}
+
+
+def already_run(results: dict[str, Any], experiment: dict[str, Any], name: str, seed: int) -> dict[str, Any] | None:
+    """The same policy, seed and env settings measured in another experiment (e.g. PPO on MBR), if any."""
+    settings = ("env_id", "train_kwargs", "eval_kwargs")
+    for other_name, other in EXPERIMENTS.items():
+        same = all(other[key] == experiment[key] for key in settings)
+        found = results.get(other_name, {}).get(name, {}).get(str(seed))
+        if same and found is not None:
+            return found
+    return None
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and 95% t half-width over seeds."""
+    count = len(values)
+    mean = sum(values) / count
+    if count < 2:
+        return mean, float("nan")
+    std = math.sqrt(sum((value - mean) ** 2 for value in values) / (count - 1))
+    return mean, T_975.get(count - 1, 1.96) * std / math.sqrt(count)
+
+
+def report(results: dict[str, Any], experiment_names: list[str], seeds: int) -> str:
+    """A Markdown table per experiment: policy means and paired differences to the myopic baselines."""
+    lines = []
+    for experiment_name in experiment_names:
+        runs = results.get(experiment_name, {})
+        experiment = EXPERIMENTS[experiment_name]
+        extra = experiment.get("extra_measures", ())
+        lines += [
+            f"### {experiment_name}: {experiment['env_id']} {experiment['eval_kwargs']}",
+            "",
+            "| policy | engagement | return visits | "
+            + "".join(f"{measure} | " for measure in extra)
+            + "vs myopic greedy | vs myopic oracle | seeds |",
+            "|---|---:|---:|" + "---:|" * len(extra) + "---:|---:|---:|",
+        ]
+        for policy_name, by_seed in runs.items():
+            done = [str(seed) for seed in range(seeds) if str(seed) in by_seed]
+            engagement = mean_ci([by_seed[seed]["means"]["watch_time"] for seed in done])
+            visits = mean_ci([by_seed[seed]["means"]["return_visits"] for seed in done])
+            cells = [f"{engagement[0]:,.0f} ± {engagement[1]:,.0f}", f"{visits[0]:.1f} ± {visits[1]:.1f}"]
+            for measure in extra:
+                value = mean_ci([by_seed[seed]["means"][measure] for seed in done])
+                cells.append(f"{value[0]:.1f} ± {value[1]:.1f}")
+            for baseline in ("myopic greedy", "myopic oracle"):
+                paired = [seed for seed in done if seed in runs.get(baseline, {})]
+                if policy_name == baseline or not paired:
+                    cells.append("")
+                    continue
+                differences = [
+                    by_seed[seed]["means"]["watch_time"] - runs[baseline][seed]["means"]["watch_time"]
+                    for seed in paired
+                ]
+                mean, half = mean_ci(differences)
+                excludes_zero = not math.isnan(half) and abs(mean) > half
+                cells.append(f"{mean:+,.0f} ± {half:,.0f}{' *' if excludes_zero else ''}")
+            lines.append(f"| {policy_name} | " + " | ".join(cells) + f" | {len(done)} |")
+        lines.append("")
+    lines.append("Engagement: watch time per user over one episode; ± is the 95% t-interval over seeds;")
+    lines.append("* marks a paired difference whose interval excludes zero.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--eval-users", type=int, default=1024)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/rl_long_term.json"))
+    arguments = parser.parse_args()
+    print(
+        f"device {arguments.device} ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {arguments.seeds} seeds; {arguments.eval_users} evaluation users; "
+        f"training settings {ALGORITHM_SETTINGS}"
+    )
+    results: dict[str, Any] = json.loads(arguments.results.read_text()) if arguments.results.is_file() else {}
+    for seed in range(arguments.seeds):
+        for experiment_name in arguments.experiments:
+            experiment = EXPERIMENTS[experiment_name]
+            for name in [*experiment["algorithms"], "myopic greedy", "myopic oracle", "random"]:
+                by_seed = results.setdefault(experiment_name, {}).setdefault(name, {})
+                if str(seed) in by_seed:
+                    continue
+                by_seed[str(seed)] = already_run(results, experiment, name, seed) or run_one(
+                    experiment, name, seed, arguments.eval_users, arguments.device
+                )
+                arguments.results.parent.mkdir(parents=True, exist_ok=True)
+                partial = arguments.results.with_suffix(".partial")
+                partial.write_text(json.dumps(results, indent=1))
+                partial.replace(arguments.results)
+                means = by_seed[str(seed)]["means"]
+                print(
+                    f"seed {seed} {experiment_name} {name}: engagement {means['watch_time']:,.0f}, "
+                    f"return visits {means['return_visits']:.1f} ({by_seed[str(seed)]['seconds']:.0f} s)",
+                    flush=True,
+                )
+    print(report(results, arguments.experiments, arguments.seeds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Sim2Rec: the history encoder learns to identify hidden user parameters while the policy learns."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.rl import load_trainer, make_trainer
+from policies.rl.sim2rec import HIDDEN_PARAMS_KEY
+from recgym.errors import ConfigError
+from tests.policies.rl.helpers import assert_same_parameters, mean_watch_time, random_watch_time
+
+SMALL_FAMILY = {
+    "env_id": "recgym/Sim2RecFamily-v0",
+    "env_kwargs": {"family": "train", "history_length": 12, "horizon_days": 3.0, "num_items": 500},
+    "device": "cpu",
+}
+
+
+def test_learns_and_identifies_hidden_parameters() -> None:
+    trainer = make_trainer("sim2rec", **SMALL_FAMILY, num_users=128, rollout_steps=16, total_steps=128 * 16 * 25)
+    history = trainer.train(progress=False)
+    identification = [metrics["extra_loss"] for metrics in history]
+    assert sum(identification[-5:]) < 0.9 * sum(identification[:5])
+    heldout = SMALL_FAMILY["env_kwargs"] | {"family": "heldout"}
+    learned = mean_watch_time(SMALL_FAMILY["env_id"], heldout, trainer.policy())
+    assert learned > 1.3 * random_watch_time(SMALL_FAMILY["env_id"], heldout)
+
+
+def test_acting_never_reads_the_hidden_parameters() -> None:
+    trainer = make_trainer("sim2rec", **SMALL_FAMILY, num_users=8, rollout_steps=4, total_steps=32)
+    trainer.train(progress=False)
+    observation = trainer.env.observe(trainer.env.state)
+    assert HIDDEN_PARAMS_KEY not in observation
+    assert trainer.policy().act(observation, explore=False).shape == (8, trainer.slate_size)
+
+
+def test_resume_continues_identically(tmp_path) -> None:
+    settings = dict(SMALL_FAMILY, num_users=16, rollout_steps=8, checkpoint_every=1)
+    uninterrupted = make_trainer("sim2rec", **settings, total_steps=16 * 8 * 4)
+    uninterrupted.train(progress=False)
+    make_trainer("sim2rec", **settings, total_steps=16 * 8 * 2, out_dir=tmp_path).train(progress=False)
+    resumed = load_trainer(tmp_path, total_steps=16 * 8 * 4)
+    resumed.train(progress=False)
+    assert_same_parameters(uninterrupted, resumed)
+
+
+def test_needs_a_family_to_identify() -> None:
+    with pytest.raises(ConfigError, match="no hidden per-user parameter family"):
+        make_trainer("sim2rec", env_id="recgym/LongTermSatisfaction-v0", env_kwargs={}, device="cpu")
