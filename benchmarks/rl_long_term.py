@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--eval-users", type=int, default=1024)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--algorithms", nargs="+", help="train only these (baselines always run); default: all")
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/rl_long_term.json"))
     arguments = parser.parse_args()
     print(
@@ -202,7 +203,8 @@ def main() -> None:
     for seed in range(arguments.seeds):
         for experiment_name in arguments.experiments:
             experiment = EXPERIMENTS[experiment_name]
-            for name in [*experiment["algorithms"], "myopic greedy", "myopic oracle", "random"]:
+            trained = [name for name in experiment["algorithms"] if name in (arguments.algorithms or [name])]
+            for name in [*trained, "myopic greedy", "myopic oracle", "random"]:
                 by_seed = results.setdefault(experiment_name, {}).setdefault(name, {})
                 if str(seed) in by_seed:
                     continue
