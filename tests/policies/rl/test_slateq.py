@@ -148,7 +148,7 @@ def test_slateq_learns_to_keep_users_satisfied() -> None:
     trainer = make_trainer("slateq", **small_config())
     history = trainer.train(progress=False)
     td_losses = [metrics["td_loss"] for metrics in history if "td_loss" in metrics]
-    assert sum(td_losses[-5:]) / 5 < 0.6 * td_losses[0]
+    assert sum(td_losses[-5:]) / 5 < 0.5 * td_losses[0]
     env = make_vector_env(ENV_ID, 256, torch.device("cpu"), {"horizon_days": 2.0})
     learned = evaluate_policy(env, trainer.policy(), seed=123).watch_time.mean()
     random = evaluate_policy(env, RandomPolicy(trainer.slate_size, seed=0), seed=123).watch_time.mean()
