@@ -50,7 +50,7 @@ TRAIN_USERS = 512
 PPO_BUDGET = {"num_users": TRAIN_USERS, "total_steps": TRAIN_USERS * 32 * 30}
 ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "ppo": PPO_BUDGET,
-    "slateq": {"num_users": TRAIN_USERS, "total_steps": 300_000},
+    "slateq": {"num_users": TRAIN_USERS, "total_steps": 500_000},
     "constrained": {"num_users": TRAIN_USERS, "total_steps": TRAIN_USERS * 32 * 40},
     "sim2rec": PPO_BUDGET,
 }
