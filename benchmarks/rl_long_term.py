@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from policies.baselines import MyopicGreedyPolicy, RandomPolicy
+from policies.baselines import MyopicGreedyPolicy, OracleGreedyPolicy, RandomPolicy
 from policies.rl import make_trainer
 from policies.rl.trainer import make_vector_env
 from recgym.envs.vector_env import RecVectorEnv
@@ -77,19 +77,6 @@ MEASURES = ("watch_time", "return_visits", "liked", "shared", "followed")
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
-class MyopicOracle:
-    """Top-K of the env's true expected immediate reward: the best one-step policy."""
-
-    def __init__(self, env: RecVectorEnv) -> None:
-        self.env, self.slate_size = env, env.slate_size
-
-    def act(self, observation: dict[str, torch.Tensor], explore: bool = False) -> torch.Tensor:
-        return self.env.expected_reward().topk(self.slate_size, dim=1).indices
-
-    def update(self, *args: Any) -> None:
-        """Not a learner."""
-
-
 def per_user_means(env: RecVectorEnv, policy: Any, seed: int) -> dict[str, float]:
     totals = evaluate_policy(env, policy, seed=seed, learn_online=False)
     return {measure: float(getattr(totals, measure).mean()) for measure in MEASURES}
@@ -103,7 +90,7 @@ def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, d
     if name == "myopic greedy":
         policy: Any = MyopicGreedyPolicy(env.slate_size, seed=seed)
     elif name == "myopic oracle":
-        policy = MyopicOracle(env)
+        policy = OracleGreedyPolicy(env, seed=seed)
     elif name == "random":
         policy = RandomPolicy(env.slate_size, seed=seed)
     else:

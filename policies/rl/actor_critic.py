@@ -203,20 +203,20 @@ class ActorCriticTrainer(Trainer):
         )
         samples = buffer.flat(advantages, returns)
         num_samples = config.rollout_steps * config.num_users
-        totals: dict[str, float] = {}
-        updates = 0
-        for _ in range(config.epochs):
-            for rows in minibatches(num_samples, config.num_minibatches, self.generator, self.device):
-                stats = self._gradient_step(select(samples, rows))
-                for name, value in stats.items():
-                    totals[name] = totals.get(name, 0.0) + value
-                updates += 1
-        metrics = {name: value / updates for name, value in totals.items()}
+        steps = [
+            self._gradient_step(select(samples, rows))
+            for _ in range(config.epochs)
+            for rows in minibatches(num_samples, config.num_minibatches, self.generator, self.device)
+        ]
+        # One device-to-host copy per update, not one per statistic per minibatch.
+        names = list(steps[0])
+        means = torch.stack([torch.stack([step[name] for name in names]) for step in steps]).mean(dim=0)
         predicted, target = samples["value"], samples["return"]
-        metrics["explained_variance"] = float(1.0 - (target - predicted).var() / target.var().clamp_min(1e-8))
-        return metrics
+        explained = 1.0 - (target - predicted).var() / target.var().clamp_min(1e-8)
+        values = torch.cat([means, explained.reshape(1)]).tolist()
+        return dict(zip([*names, "explained_variance"], values, strict=True))
 
-    def _gradient_step(self, batch: dict[str, Any]) -> dict[str, float]:
+    def _gradient_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         config = self.config
         logits, values = self.network(batch["observation"], batch.get("context"))
         log_prob, entropy = slate_log_prob_and_entropy(logits, batch["slate"])
@@ -238,16 +238,15 @@ class ActorCriticTrainer(Trainer):
         nn.utils.clip_grad_norm_(self.network.parameters(), config.max_grad_norm)
         self.optimizer.step()
         with torch.no_grad():
-            stats = {
-                "loss": loss,
-                "policy_loss": policy_loss,
-                "value_loss": value_loss,
-                "entropy": entropy.mean(),
-                "extra_loss": extra,
+            return {
+                "loss": loss.detach(),
+                "policy_loss": policy_loss.detach(),
+                "value_loss": value_loss.detach(),
+                "entropy": entropy.mean().detach(),
+                "extra_loss": extra.detach().reshape(()),
                 "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
                 "clip_fraction": ((ratio - 1.0).abs() > config.clip_range).float().mean(),
             }
-            return {name: float(value) for name, value in stats.items()}
 
 
 class PPOTrainer(ActorCriticTrainer):

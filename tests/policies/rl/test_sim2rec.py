@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from policies.rl import load_trainer, make_trainer
 from policies.rl.sim2rec import HIDDEN_PARAMS_KEY
@@ -31,7 +32,10 @@ def test_acting_never_reads_the_hidden_parameters() -> None:
     trainer.train(progress=False)
     observation = trainer.env.observe(trainer.env.state)
     assert HIDDEN_PARAMS_KEY not in observation
-    assert trainer.policy().act(observation, explore=False).shape == (8, trainer.slate_size)
+    policy = trainer.policy()
+    plain = policy.act(observation, explore=False)
+    for hidden in (torch.zeros(8, 4), 100.0 * torch.randn(8, 4)):
+        assert torch.equal(policy.act(observation | {HIDDEN_PARAMS_KEY: hidden}, explore=False), plain)
 
 
 def test_resume_continues_identically(tmp_path) -> None:
