@@ -14,8 +14,9 @@ time over the episode) and return visits, and the paired difference to each myop
 baseline with a 95% t-interval over seeds. Experiments:
 
 - ``lts`` / ``mbr``: PPO and SlateQ on long-term satisfaction and multi-behaviour retention;
-- ``constrained``: the two-stage constrained policy on multi-behaviour retention, with its
-  auxiliary signals against their bounds;
+- ``constrained`` / ``conflict``: the two-stage constrained policy and PPO on multi-behaviour
+  retention (default users, and users whose watch time conflicts with their likes), with the
+  auxiliary signals beside the constrained policy's bounds (bound_fraction x its specialists');
 - ``sim2rec``: Sim2Rec and unconditioned PPO trained on the ``train`` family and scored on
   the disjoint ``heldout`` family.
 
@@ -51,11 +52,24 @@ PPO_BUDGET = {"num_users": TRAIN_USERS, "total_steps": TRAIN_USERS * 32 * 30}
 ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "ppo": PPO_BUDGET,
     "slateq": {"num_users": TRAIN_USERS, "total_steps": 500_000},
-    "constrained": {"num_users": TRAIN_USERS, "total_steps": TRAIN_USERS * 32 * 40},
+    "constrained": {"num_users": TRAIN_USERS, "total_steps": 300_000, "stage_one_steps": 120_000},
     "sim2rec": PPO_BUDGET,
 }
-FAMILY_TRAIN = {"family": "train", "history_length": 20}
-FAMILY_HELDOUT = {"family": "heldout", "history_length": 20}
+CONFLICT = {
+    "num_items": 500,
+    "horizon_days": 1.0,
+    "leave_base": 0.05,
+    "leave_dissatisfaction": 0.0,
+    "return_gap_sensitivity": 0.0,
+    "length_penalty": 0.0,
+    "quality_weight": 0.0,
+    "engagement_scale": 4.0,
+    "like_bias": -3.0,
+}
+"""Multi-behaviour users whose watch time pays for long items while likes follow appeal alone: a watch-time
+policy can trade the auxiliary signals away at no long-term cost (the constraint's hard case)."""
+FAMILY_TRAIN = {"family": "train", "history_length": 20, "horizon_days": 3.0}
+FAMILY_HELDOUT = {"family": "heldout", "history_length": 20, "horizon_days": 3.0}
 EXPERIMENTS: dict[str, dict[str, Any]] = {
     "lts": {"env_id": LTS, "train_kwargs": {}, "eval_kwargs": {}, "algorithms": ["ppo", "slateq"]},
     "mbr": {"env_id": MBR, "train_kwargs": {}, "eval_kwargs": {}, "algorithms": ["ppo", "slateq"]},
@@ -63,6 +77,13 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "env_id": MBR,
         "train_kwargs": {},
         "eval_kwargs": {},
+        "algorithms": ["constrained", "ppo"],
+        "extra_measures": ("liked", "shared", "followed"),
+    },
+    "conflict": {
+        "env_id": MBR,
+        "train_kwargs": CONFLICT,
+        "eval_kwargs": CONFLICT,
         "algorithms": ["constrained", "ppo"],
         "extra_measures": ("liked", "shared", "followed"),
     },
@@ -82,11 +103,15 @@ def per_user_means(env: RecVectorEnv, policy: Any, seed: int) -> dict[str, float
     return {measure: float(getattr(totals, measure).mean()) for measure in MEASURES}
 
 
+BASELINES = ("myopic greedy", "myopic oracle", "random")
+
+
 def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, device: str) -> dict[str, Any]:
     """Train (unless a baseline) and evaluate one policy for one seed; per-user means and seconds."""
     started = time.perf_counter()
     env = make_vector_env(experiment["env_id"], eval_users, torch.device(device), experiment["eval_kwargs"])
     eval_seed = 1_000_000 + 10_000 * seed
+    bounds: dict[str, float] = {}
     if name == "myopic greedy":
         policy: Any = MyopicGreedyPolicy(env.slate_size, seed=seed)
     elif name == "myopic oracle":
@@ -104,9 +129,11 @@ def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, d
         )
         trainer.train(progress=False)
         policy = trainer.policy()
+        bounds = trainer.bounds() if hasattr(trainer, "bounds") else {}
     with torch.no_grad():
         means = per_user_means(env, policy, eval_seed)
-    return {"means": means, "seconds": time.perf_counter() - started}
+    result = {"means": means, "seconds": time.perf_counter() - started}
+    return result | ({"bounds": bounds} if bounds else {})
 
 
 def already_run(results: dict[str, Any], experiment: dict[str, Any], name: str, seed: int) -> dict[str, Any] | None:
@@ -128,6 +155,16 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
         return mean, float("nan")
     std = math.sqrt(sum((value - mean) ** 2 for value in values) / (count - 1))
     return mean, T_975.get(count - 1, 1.96) * std / math.sqrt(count)
+
+
+def bounds_met(runs: dict[str, Any], by_seed: dict[str, Any], done: list[str], measure: str) -> str:
+    """' (bound B, met k/n)': the constrained policy's per-seed bound on ``measure`` and how often it holds."""
+    bounded = [seed for seed in done if measure in runs.get("constrained", {}).get(seed, {}).get("bounds", {})]
+    if not bounded:
+        return ""
+    bounds = [runs["constrained"][seed]["bounds"][measure] for seed in bounded]
+    met = sum(by_seed[seed]["means"][measure] >= bound for seed, bound in zip(bounded, bounds, strict=True))
+    return f" (bound {sum(bounds) / len(bounds):.1f}, met {met}/{len(bounded)})"
 
 
 def report(results: dict[str, Any], experiment_names: list[str], seeds: int) -> str:
@@ -152,7 +189,7 @@ def report(results: dict[str, Any], experiment_names: list[str], seeds: int) -> 
             cells = [f"{engagement[0]:,.0f} ± {engagement[1]:,.0f}", f"{visits[0]:.1f} ± {visits[1]:.1f}"]
             for measure in extra:
                 value = mean_ci([by_seed[seed]["means"][measure] for seed in done])
-                cells.append(f"{value[0]:.1f} ± {value[1]:.1f}")
+                cells.append(f"{value[0]:.1f} ± {value[1]:.1f}{bounds_met(runs, by_seed, done, measure)}")
             for baseline in ("myopic greedy", "myopic oracle"):
                 paired = [seed for seed in done if seed in runs.get(baseline, {})]
                 if policy_name == baseline or not paired:
@@ -168,7 +205,8 @@ def report(results: dict[str, Any], experiment_names: list[str], seeds: int) -> 
             lines.append(f"| {policy_name} | " + " | ".join(cells) + f" | {len(done)} |")
         lines.append("")
     lines.append("Engagement: watch time per user over one episode; ± is the 95% t-interval over seeds;")
-    lines.append("* marks a paired difference whose interval excludes zero.")
+    lines.append("* marks a paired difference whose interval excludes zero. Bounds (constrained experiments):")
+    lines.append("the constrained policy's per-episode floor on each signal, bound_fraction x its specialist's.")
     return "\n".join(lines)
 
 
@@ -191,7 +229,7 @@ def main() -> None:
         for experiment_name in arguments.experiments:
             experiment = EXPERIMENTS[experiment_name]
             trained = [name for name in experiment["algorithms"] if name in (arguments.algorithms or [name])]
-            for name in [*trained, "myopic greedy", "myopic oracle", "random"]:
+            for name in [*trained, *BASELINES]:
                 by_seed = results.setdefault(experiment_name, {}).setdefault(name, {})
                 if str(seed) in by_seed:
                     continue

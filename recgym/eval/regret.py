@@ -73,22 +73,26 @@ def learning_curve(
     explore: bool = True,
     learn: bool = True,
     on_step: Callable[[int, int], None] | None = None,
+    oracle: bool = True,
 ) -> LearningCurve:
     """Run ``policy`` for ``num_steps`` steps of every user, learning from each response when ``learn``.
 
     Users whose episode ends are replaced (autoreset); a policy with ``reset_users(mask)``
     is told, so per-user models start afresh. ``on_step(step, num_steps)`` reports progress.
+    ``oracle=False`` skips the oracle (expected rewards become NaN) where it is costly, e.g. LLM users.
     """
     if num_steps <= 0:
         raise ConfigError(f"num_steps must be positive; got {num_steps}.")
     observation, _ = env.reset(seed=seed)
     # Per-step means stay on the env's device until the end: no host round trip per step.
-    rewards, expected, oracle = (torch.zeros(num_steps, dtype=torch.float64, device=env.device) for _ in range(3))
+    rewards = torch.zeros(num_steps, dtype=torch.float64, device=env.device)
+    expected, best = (torch.full_like(rewards, 0.0 if oracle else math.nan) for _ in range(2))
     reset_users = getattr(policy, "reset_users", None)
     for step in range(num_steps):
         slate = policy.act(observation, explore=explore)
-        expected[step] = env.expected_slate_reward(slate).mean(dtype=torch.float64)
-        oracle[step] = env.expected_slate_reward(oracle_slate(env)).mean(dtype=torch.float64)
+        if oracle:
+            expected[step] = env.expected_slate_reward(slate).mean(dtype=torch.float64)
+            best[step] = env.expected_slate_reward(oracle_slate(env)).mean(dtype=torch.float64)
         next_observation, reward, terminated, truncated, info = env.step(slate)
         if learn:
             policy.update(observation, slate, info["response"])
@@ -99,6 +103,6 @@ def learning_curve(
         observation = next_observation
         if on_step is not None:
             on_step(step + 1, num_steps)
-    if not math.isfinite(float(expected.sum())):
+    if oracle and not math.isfinite(float(expected.sum())):
         raise ConfigError("The simulator's oracle returned non-finite expected rewards.")
-    return LearningCurve(rewards.cpu(), expected.cpu(), oracle.cpu())
+    return LearningCurve(rewards.cpu(), expected.cpu(), best.cpu())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import torch
 
@@ -14,6 +14,16 @@ from recgym.errors import ConfigError
 
 _NORMAL_95 = 1.959964
 _MEASURES = ("return", "watch_time", "clicks", "length", "return_visits", "liked", "shared", "followed")
+
+
+class StepObserver(Protocol):
+    """Sees every step of an evaluation; ``active [B]`` marks users still in their first episode."""
+
+    def before_step(
+        self, env: RecVectorEnv, observation: dict[str, torch.Tensor], slate: torch.Tensor, active: torch.Tensor
+    ) -> None: ...
+
+    def after_step(self, response: Any, active: torch.Tensor) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +70,14 @@ def evaluate_policy(
     learn_online: bool = True,
     max_steps: int | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    observers: Sequence[StepObserver] = (),
 ) -> EpisodeTotals:
     """Run ``policy`` (greedily: ``explore=False``) on every user of ``env`` for one episode.
 
     Online learners keep learning from responses when ``learn_online``. Users who finish
     early keep being stepped (the batch moves in lockstep) but only their first episode
-    counts. ``on_step(finished_users, num_users)`` reports progress.
+    counts. ``on_step(finished_users, num_users)`` reports progress; ``observers`` see each
+    step's slates and responses (e.g. ``recgym.eval.metrics.SlateStatistics``).
     """
     limit = max_steps or env.max_episode_steps or 100_000
     observation, _ = env.reset(seed=seed)
@@ -74,8 +86,12 @@ def evaluate_policy(
     finished = torch.zeros(num_users, dtype=torch.bool, device=device)
     for _ in range(limit):
         slate = policy.act(observation, explore=False)
+        for observer in observers:
+            observer.before_step(env, observation, slate, ~finished)
         next_observation, reward, terminated, truncated, info = env.step(slate)
         response = info["response"]
+        for observer in observers:
+            observer.after_step(response, ~finished)
         if learn_online:
             policy.update(observation, slate, response)
         active = (~finished).to(torch.float32)

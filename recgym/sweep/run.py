@@ -1,0 +1,165 @@
+"""One run of a sweep: one scenario, one policy (with its parameters), one seed, start to finish.
+
+``execute_run`` is a pure function of its ``RunSpec``: it builds the scenario's users,
+lets the policy learn (online phase or RL training), scores it greedily on fresh users
+for one episode each, optionally estimates its value off-policy, and returns a
+``RunResult``. It reads and writes no files, so any executor (a process pool, a Ray
+cluster) can run it, and the same spec gives the same result anywhere on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from typing import Any
+
+import torch
+
+from recgym.eval.metrics import DEFAULT_METRICS, episode_metrics
+from recgym.eval.regret import learning_curve
+from recgym.sweep.envs import make_scenario_env, scenario_env_kwargs
+from recgym.sweep.policies import build_policy, policy_entry
+from scenarios.schema import Scenario
+
+TRAIN_SEED_OFFSET = 0
+EVAL_SEED_OFFSET = 1_000_000
+OPE_SEED_OFFSET = 2_000_000
+SEED_STRIDE = 10_000
+"""User seeds of seed s start at offset + s * SEED_STRIDE, so seeds never share users."""
+OPE_ESTIMATORS = ("ips", "snips", "dm", "dr", "iips")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs; picklable, so it travels to worker processes and Ray tasks."""
+
+    scenario: Scenario
+    policy: str
+    seed: int
+    policy_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Constructor (static/online) or config (RL) overrides, e.g. {alpha = 0.5}."""
+    variant: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The parameter-grid point this run belongs to (shown in reports); {} outside grids."""
+    device: str = "cpu"
+
+    @property
+    def run_id(self) -> str:
+        """Stable id: scenario, policy, seed and a short hash of the grid point."""
+        variant = ""
+        if self.variant:
+            digest = hashlib.sha1(json.dumps(self.variant, sort_keys=True, default=str).encode()).hexdigest()
+            variant = f"-{digest[:8]}"
+        return f"{self.scenario.name}--{self.policy}{variant}--seed{self.seed}"
+
+    @property
+    def policy_label(self) -> str:
+        """The policy as reports name it: 'linucb' or 'linucb (alpha=0.5)' for a grid point."""
+        if not self.variant:
+            return self.policy
+        return f"{self.policy} (" + ", ".join(f"{key}={value}" for key, value in sorted(self.variant.items())) + ")"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """What one run measured."""
+
+    run_id: str
+    metrics: dict[str, float]
+    """Each requested metric (recgym.eval.metrics) of the greedy evaluation episode."""
+    curve: dict[str, list[float]]
+    """Learning curve: 'user_steps' and 'reward' (mean reward per user-step) per point; 'regret' where known."""
+    off_policy: dict[str, float]
+    """'truth' and one value per estimator (OPE_ESTIMATORS); {} unless the scenario asks."""
+    seconds: float
+
+
+def seed_for(offset: int, seed: int) -> int:
+    return offset + seed * SEED_STRIDE
+
+
+def execute_run(spec: RunSpec) -> RunResult:
+    """Learn, score and (optionally) estimate off-policy; see the module docstring."""
+    started = time.perf_counter()
+    torch.set_num_threads(1)  # one run per core: threads would only contend, and results stay bit-stable
+    scenario = spec.scenario
+    metrics = scenario.metrics or list(DEFAULT_METRICS)
+    env = make_scenario_env(scenario, device=spec.device)
+    entry = policy_entry(spec.policy)
+    if entry.kind == "rl":
+        policy, curve = train_rl_policy(spec)
+    else:
+        policy = build_policy(spec.policy, env, scenario, spec.seed, spec.policy_params)
+        curve = online_phase(
+            env, policy, scenario, spec.seed, learn=entry.kind == "online", with_regret="regret" in metrics
+        )
+    with torch.no_grad():
+        values = episode_metrics(
+            env, policy, seed=seed_for(EVAL_SEED_OFFSET, spec.seed), metrics=metrics, learn_online=False
+        )
+        off_policy = estimate_off_policy(env, policy, scenario, spec.seed) if scenario.off_policy else {}
+    return RunResult(spec.run_id, values, curve, off_policy, time.perf_counter() - started)
+
+
+def online_phase(
+    env: Any, policy: Any, scenario: Scenario, seed: int, learn: bool, with_regret: bool
+) -> dict[str, list[float]]:
+    """Run (and, for online learners, teach) ``policy`` for ``training.online_steps`` steps; its learning curve."""
+    steps = scenario.training.online_steps
+    if steps == 0:
+        return {"user_steps": [], "reward": []}
+    curve = learning_curve(
+        env, policy, steps, seed=seed_for(TRAIN_SEED_OFFSET, seed), explore=True, learn=learn, oracle=with_regret
+    )
+    user_steps = [float((step + 1) * env.num_envs) for step in range(steps)]
+    result = {"user_steps": user_steps, "reward": curve.reward.tolist()}
+    if with_regret:
+        result["regret"] = curve.regret.tolist()
+    return result
+
+
+def train_rl_policy(spec: RunSpec) -> tuple[Any, dict[str, list[float]]]:
+    """Train ``spec.policy`` on the scenario's training env; the greedy policy and its training curve."""
+    from policies.rl import make_trainer
+
+    scenario = spec.scenario
+    fields = {
+        "env_id": scenario.simulator.env,
+        "env_kwargs": scenario_env_kwargs(scenario, training=True),
+        "num_users": scenario.training.rl_users,
+        "total_steps": scenario.training.rl_steps,
+        "seed": seed_for(TRAIN_SEED_OFFSET, spec.seed),
+        "device": spec.device,
+        "checkpoint_every": 0,
+    } | spec.policy_params
+    trainer = make_trainer(spec.policy, **fields)
+    history = trainer.train(progress=False)
+    points = [row for row in history if "episode_return" in row and row.get("episode_length", 0) > 0]
+    curve = {
+        "user_steps": [row["steps"] for row in points],
+        "reward": [row["episode_return"] / row["episode_length"] for row in points],
+    }
+    return trainer.policy(), curve
+
+
+def estimate_off_policy(env: Any, policy: Any, scenario: Scenario, seed: int) -> dict[str, float]:
+    """The policy's per-step value from a log of the scenario's logging policy, beside its true value."""
+    from policies.stochastic import Deterministic, EpsilonMixture
+    from recgym.eval.ope import collect_log, evaluate_off_policy, on_policy_value
+
+    settings = scenario.off_policy
+    assert settings is not None
+    ope_seed = seed_for(OPE_SEED_OFFSET, seed)
+    logger = build_policy(settings.logging_policy, env, scenario, seed, {})
+    behaviour = EpsilonMixture(logger, settings.epsilon, seed=seed)
+    position_reward = "watch_time" if scenario.reward == "watch_time" else "clicked"
+    log = collect_log(
+        env, behaviour, settings.steps, seed=ope_seed, position_reward=position_reward, record_oracle=False
+    )
+    target = Deterministic(policy)
+    truth = on_policy_value(env, target, settings.steps, seed=ope_seed)
+    table = evaluate_off_policy(log, target, truth=truth)
+    estimates = {str(row["name"]): float(row["value"]) for row in table.to_dict("records")}
+    return {"truth": truth.mean} | {name: estimates.get(name, math.nan) for name in OPE_ESTIMATORS}
