@@ -1,4 +1,4 @@
-"""The ``recgym`` command: demo, env listing, RL training and evaluation (sweeps and reports come later)."""
+"""The ``recgym`` command: demo, envs, scenarios, sweep, report, train and evaluate."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recgym.envs.registration import registered_ids
-from recgym.errors import RecGymError
+from recgym.errors import ConfigError, RecGymError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,17 +19,34 @@ def _parser() -> argparse.ArgumentParser:
     defaults = DemoConfig()
     parser = argparse.ArgumentParser(prog="recgym", description="Simulated users for recommender-system RL.")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="train and evaluate policies on simulated users; write a report")
-    demo.add_argument("--num-users", type=int, default=defaults.num_users, help="users evaluated per policy")
-    demo.add_argument("--train-steps", type=int, default=defaults.train_steps, help="PPO training user-steps")
-    demo.add_argument("--train-users", type=int, default=defaults.train_users, help="parallel users in training")
-    demo.add_argument("--device", default=defaults.device, help="cpu, cuda, or auto")
-    demo.add_argument("--seed", type=int, default=defaults.seed)
-    demo.add_argument("--out", type=Path, default=defaults.out, help="report folder")
+    demo = commands.add_parser("demo", help="a short sweep (bandits, PPO, baselines) and its HTML report")
+    demo.add_argument("--seeds", type=int, default=defaults.seeds, help="seeds per scenario and policy")
+    demo.add_argument("--rl-steps", type=int, default=defaults.rl_steps, help="PPO training user-steps per run")
+    demo.add_argument("--workers", type=int, default=defaults.workers, help="parallel run processes")
+    demo.add_argument("--out", type=Path, default=defaults.out, help="sweep folder (replaced if it holds a demo)")
     commands.add_parser("envs", help="list registered env ids")
+    commands.add_parser("scenarios", help="list the shipped scenarios and the questions they answer")
+    _add_sweep_parser(commands)
+    report = commands.add_parser("report", help="write report.html and report.md for a sweep folder")
+    report.add_argument("run_dir", type=Path, help="the sweep's --out folder")
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
     return parser
+
+
+def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser("sweep", help="run scenarios x policies x seeds (x grids) into a results folder")
+    sweep.add_argument("scenarios", nargs="*", help="shipped scenario names or scenario files (.toml/.json)")
+    sweep.add_argument("--policies", nargs="*", default=[], help="policy names (default: each scenario's own list)")
+    sweep.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    sweep.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2", help="e.g. linucb.alpha=0.5,1,2")
+    sweep.add_argument("--out", type=Path, required=True, help="results folder (Parquet runs and curves, manifest)")
+    sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out; finished runs are kept")
+    sweep.add_argument("--executor", choices=["local", "ray"], default="local")
+    sweep.add_argument("--workers", type=int, help="local processes (default: all cores)")
+    sweep.add_argument("--address", help="Ray cluster address, e.g. 'auto' or 'ray://host:10001'")
+    sweep.add_argument("--device", default="cpu", help="torch device of each run")
+    sweep.add_argument("--report", action="store_true", help="write report.html and report.md when done")
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -75,6 +92,52 @@ def _list_envs(console: Console) -> None:
     console.print(table)
 
 
+def _list_scenarios(console: Console) -> None:
+    from scenarios import list_scenarios
+
+    table = Table(title="shipped scenarios (recgym sweep NAME ...; a .toml file of your own works the same)")
+    table.add_column("name", no_wrap=True)
+    table.add_column("question", overflow="fold")
+    table.add_column("simulator", no_wrap=True)
+    table.add_column("tags")
+    for scenario in list_scenarios():
+        table.add_row(scenario.name, scenario.question, scenario.simulator.env, ", ".join(scenario.tags))
+    console.print(table)
+
+
+def _sweep(arguments: argparse.Namespace, console: Console) -> None:
+    from recgym.sweep import SweepPlan, make_executor, parse_grid, run_sweep
+    from scenarios import load_scenario
+
+    if arguments.resume:
+        plan = None
+    else:
+        if not arguments.scenarios:
+            raise ConfigError("Name at least one scenario (`recgym scenarios` lists them) or a scenario file.")
+        plan = SweepPlan(
+            scenarios=[load_scenario(name) for name in arguments.scenarios],
+            policies=arguments.policies,
+            seeds=list(range(arguments.seeds)),
+            grid=parse_grid(arguments.grid),
+            device=arguments.device,
+        )
+    executor = make_executor(arguments.executor, workers=arguments.workers, address=arguments.address)
+    store = run_sweep(plan, arguments.out, executor, resume=arguments.resume, console=console)
+    console.print(
+        f"{len(store.finished_ids())} runs in {arguments.out}; `recgym report {arguments.out}` summarises them."
+    )
+    if arguments.report:
+        _report(arguments.out, console)
+
+
+def _report(run_dir: Path, console: Console) -> None:
+    from recgym.report import write_report
+
+    html_path, markdown_path = write_report(run_dir)
+    console.print(markdown_path.read_text())
+    console.print(f"Report: {html_path} (open it in a browser) and {markdown_path}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``recgym`` console script."""
     arguments = _parser().parse_args(argv)
@@ -82,20 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command == "envs":
             _list_envs(console)
+        elif arguments.command == "scenarios":
+            _list_scenarios(console)
+        elif arguments.command == "sweep":
+            _sweep(arguments, console)
+        elif arguments.command == "report":
+            _report(arguments.run_dir, console)
         elif arguments.command == "demo":
             from recgym.demo import DemoConfig, run_demo
 
-            run_demo(
-                DemoConfig(
-                    num_users=arguments.num_users,
-                    train_steps=arguments.train_steps,
-                    train_users=arguments.train_users,
-                    device=arguments.device,
-                    seed=arguments.seed,
-                    out=arguments.out,
-                ),
-                console,
+            config = DemoConfig(
+                seeds=arguments.seeds, rl_steps=arguments.rl_steps, workers=arguments.workers, out=arguments.out
             )
+            run_demo(config, console)
         elif arguments.command == "train":
             from recgym.training import TrainRequest, parse_assignments, run_train
 

@@ -50,7 +50,7 @@ def versions() -> dict[str, str]:
 
 
 def run_sweep(
-    plan: SweepPlan,
+    plan: SweepPlan | None,
     out: str | Path,
     executor: Executor | None = None,
     resume: bool = False,
@@ -60,7 +60,7 @@ def run_sweep(
     """Run every run of ``plan`` not yet in ``out``; each result is stored the moment it finishes.
 
     A new sweep refuses a folder that already holds one (pass ``resume=True`` to continue
-    it; the stored plan is used, so resuming needs no other arguments). Every scenario is
+    it; the stored plan is used and ``plan`` may be None). Every scenario is
     built once before any run starts, so a bad parameter fails at once.
     """
     console = console or Console()
@@ -72,6 +72,8 @@ def run_sweep(
             raise ConfigError(f"Nothing to resume in {out}: no sweep.json there. Start the sweep without --resume.")
         plan = SweepPlan.from_dict(store.read_plan()["plan"])
         store.sync_manifest()
+    elif plan is None:
+        raise ConfigError("run_sweep needs a plan unless it resumes a stored sweep.")
     for scenario in {scenario.name: scenario for scenario in plan.scenarios}.values():
         check_buildable(scenario)
     if not resume:
