@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -66,8 +67,9 @@ class RayExecutor:
         started_here = not ray.is_initialized()
         if started_here:
             try:
+                _check_reachable(self.address)
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
-            except (ConnectionError, RuntimeError, ValueError) as error:
+            except (ConnectionError, OSError, RuntimeError, ValueError) as error:
                 raise ConfigError(
                     f"Cannot reach a Ray cluster at {self.address!r}: {error}. Start one with `ray start --head` "
                     "and pass its address (or 'auto'), or use --executor local."
@@ -84,6 +86,15 @@ class RayExecutor:
                 ray.cancel(reference, force=True)
             if started_here:
                 ray.shutdown()
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes, when a 'host:port' address has nothing listening (Ray retries for long)."""
+    if address is None or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=timeout):
+        pass
 
 
 def make_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
