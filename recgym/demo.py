@@ -32,17 +32,22 @@ class DemoConfig:
     """PPO training user-steps per run (the scenarios' own budgets are larger)."""
     workers: int = 2
     """Runs in parallel, one process each."""
+    num_users: int | None = None
+    """Users per run (default: each scenario's population); fewer makes a faster, noisier demo."""
     out: Path = Path("runs/demo")
     """Sweep folder; a previous demo there is replaced."""
 
 
 def demo_plan(config: DemoConfig) -> SweepPlan:
-    """The demo's sweep: the shipped scenarios with PPO's budget cut to ``config.rl_steps``."""
+    """The demo's sweep: shipped scenarios with PPO's budget cut to ``config.rl_steps`` (and users to ``num_users``)."""
     scenarios = []
     for name in DEMO_SCENARIOS:
         scenario = load_scenario(name)
         training = dataclasses.replace(scenario.training, rl_steps=config.rl_steps)
-        scenarios.append(dataclasses.replace(scenario, training=training))
+        population = scenario.population
+        if config.num_users is not None:
+            population = dataclasses.replace(population, num_users=config.num_users)
+        scenarios.append(dataclasses.replace(scenario, training=training, population=population))
     return SweepPlan(scenarios, list(DEMO_POLICIES), list(range(config.seeds)))
 
 

@@ -115,11 +115,12 @@ def check_scenario(scenario: Scenario) -> None:
             raise ScenarioError(
                 source, f"metrics[{index}]", f"unknown metric {metric!r}; use any of {sorted(METRICS)}."
             )
-    for index, policy in enumerate(scenario.policies):
-        if policy not in POLICIES:
-            raise ScenarioError(
-                source, f"policies[{index}]", f"unknown policy {policy!r}; use any of {sorted(POLICIES)}."
-            )
+    for field in ("policies", "exclude_policies"):
+        for index, policy in enumerate(getattr(scenario, field)):
+            if policy not in POLICIES:
+                raise ScenarioError(
+                    source, f"{field}[{index}]", f"unknown policy {policy!r}; use any of {sorted(POLICIES)}."
+                )
     if scenario.off_policy is not None:
         if scenario.off_policy.logging_policy not in POLICIES:
             raise ScenarioError(

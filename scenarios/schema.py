@@ -114,6 +114,8 @@ class Scenario:
     training: TrainingSpec = TrainingSpec()
     policies: list[str] = dataclasses.field(default_factory=list)
     """Policies a sweep runs when it names none; empty means the sweep's defaults."""
+    exclude_policies: list[str] = dataclasses.field(default_factory=list)
+    """Policies a sweep skips here even when asked, e.g. oracle_greedy where the oracle costs an LLM call per item."""
     off_policy: OffPolicySpec | None = None
     """When set, each run also estimates its policy's value off-policy from a log."""
     tags: list[str] = dataclasses.field(default_factory=list)

@@ -1,5 +1,7 @@
 import json
 
+import pandas as pd
+
 from recgym.cli import main
 
 
@@ -8,37 +10,25 @@ def test_envs_lists_registered_ids(capsys) -> None:
     assert "recgym/InterestEvolution-v0" in capsys.readouterr().out
 
 
-def test_demo_trains_evaluates_and_writes_a_report(tmp_path, capsys) -> None:
+def test_demo_runs_a_short_sweep_and_writes_its_report(tmp_path, capsys) -> None:
     out = tmp_path / "demo"
-    code = main(
-        [
-            "demo",
-            "--num-users",
-            "32",
-            "--train-steps",
-            "1024",
-            "--train-users",
-            "16",
-            "--device",
-            "cpu",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    arguments = ["demo", "--seeds", "1", "--rl-steps", "2048", "--num-users", "16", "--workers", "1"]
+    assert main([*arguments, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for name in ("random", "most popular", "myopic greedy", "SB3 PPO"):
+    for name in ("random", "myopic_greedy", "linucb", "ppo"):
         assert name in printed
-    results = json.loads((out / "results.json").read_text())["results"]
-    assert set(results) == {"random", "most popular", "myopic greedy", "SB3 PPO"}
-    for summary in results.values():
-        assert summary["watch_time"]["count"] == 32 and summary["length"]["mean"] > 0
-    assert "| SB3 PPO |" in (out / "report.md").read_text()
+    runs = pd.read_parquet(out / "runs")
+    assert set(runs["policy"]) == {"random", "myopic_greedy", "oracle_greedy", "linucb", "thompson", "ppo"}
+    assert set(runs["scenario"]) == {"clickbait_vs_satisfaction", "interest_drift"}
+    assert (runs["engagement"] > 0).all()
+    assert "<svg" in (out / "report.html").read_text()
+    assert "| 1. " in (out / "report.md").read_text()
+    assert main([*arguments, "--out", str(out)]) == 0  # a second demo replaces the first
 
 
 def test_bad_option_reports_a_clear_error(tmp_path, capsys) -> None:
-    assert main(["demo", "--num-users", "0", "--out", str(tmp_path)]) == 2
-    assert "num_envs must be positive" in capsys.readouterr().out
+    assert main(["demo", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "at least one seed" in capsys.readouterr().out
 
 
 TRAIN_ARGS = [

@@ -47,10 +47,14 @@ class SweepPlan:
                 policy_entry(target)
 
     def specs(self) -> list[RunSpec]:
-        """Every run, in a fixed order: scenario, then policy, then grid point, then seed."""
+        """Every run, in a fixed order: scenario, then policy, then grid point, then seed.
+
+        A scenario's ``exclude_policies`` are skipped (e.g. the oracle where it costs an LLM call per item).
+        """
         specs = []
         for scenario in self._scenario_variants():
-            for policy in self.policies or scenario.policies:
+            policies = [name for name in self.policies or scenario.policies if name not in scenario.exclude_policies]
+            for policy in policies:
                 for point in self._policy_points(policy):
                     for seed in self.seeds:
                         specs.append(RunSpec(scenario, policy, seed, point, point, self.device))
