@@ -106,6 +106,14 @@ def check_scenario(scenario: Scenario) -> None:
             f"{scenario.episode.slate_size} exceeds episode.num_candidates={scenario.episode.num_candidates}; "
             "a slate is drawn from the candidates.",
         )
+    from recgym.sweep.envs import ENV_ARGUMENTS
+
+    for table in ("params", "param_distribution"):
+        for key in getattr(scenario.simulator, table):
+            if key in ENV_ARGUMENTS:
+                raise ScenarioError(
+                    source, f"simulator.{table}.{key}", f"{key} is an episode setting; set it in [episode] (or reward)."
+                )
     try:
         make_reward(scenario.reward)
     except ConfigError as error:
@@ -145,4 +153,5 @@ def check_buildable(scenario: Scenario) -> None:
         except ScenarioError:
             raise
         except (ConfigError, TypeError, ValueError) as error:
-            raise ScenarioError(scenario.source, field, f"the simulator rejected it: {error}") from error
+            where = "" if training else " (or one of the catalog options)"
+            raise ScenarioError(scenario.source, field, f"the simulator rejected it{where}: {error}") from error

@@ -127,7 +127,9 @@ class Scenario:
 def parse_dataclass(cls: type, data: Any, source: str | Path, prefix: str = "") -> Any:
     """An instance of dataclass ``cls`` from a mapping, checking required, unknown and mistyped fields."""
     if not isinstance(data, Mapping):
-        raise ScenarioError(source, prefix or cls.__name__, f"expected a table of fields; got {_describe(data)}.")
+        raise ScenarioError(
+            source, prefix.rstrip(".") or cls.__name__, f"expected a table of fields; got {_describe(data)}."
+        )
     hints = typing.get_type_hints(cls)
     fields = {field.name: field for field in dataclasses.fields(cls) if field.name != "source"}
     for key in data:

@@ -9,6 +9,11 @@ import torch
 from recgym.envs.vector_env import RecVectorEnv
 from scenarios.schema import Scenario
 
+ENV_ARGUMENTS = frozenset(
+    ("slate_size", "num_candidates", "history_length", "candidate_sampler", "max_episode_steps", "reward")
+)
+"""Env settings a scenario sets through [episode] and ``reward``, never through simulator params."""
+
 
 def scenario_env_kwargs(scenario: Scenario, training: bool = False) -> dict[str, Any]:
     """Keyword arguments of ``gym.make_vec(scenario.simulator.env, ...)``; ``training`` adds the training overrides."""

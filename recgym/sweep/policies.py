@@ -30,6 +30,8 @@ class PolicyEntry:
     description: str
     build: PolicyBuilder | None = None
     """Builds a static or online policy from (env, scenario, seed, params); None for RL (trained by name)."""
+    reads_hidden_state: bool = False
+    """True for the oracle: it acts on the simulator's hidden state, so off-policy estimation does not apply."""
 
 
 def _random(env: RecVectorEnv, scenario: Scenario, seed: int, params: dict[str, Any]) -> Any:
@@ -95,7 +97,7 @@ POLICIES: dict[str, PolicyEntry] = {
         "static", "ranks candidates by the watch-weighted profile of the history", _myopic_greedy
     ),
     "oracle_greedy": PolicyEntry(
-        "static", "top-K by the simulator's true expected reward (reads hidden state)", _oracle_greedy
+        "static", "top-K by the simulator's true expected reward (reads hidden state)", _oracle_greedy, True
     ),
     "most_popular": PolicyEntry("online", "ranks by clicks counted online", _most_popular),
     "epsilon_greedy": PolicyEntry(

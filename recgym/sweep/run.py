@@ -99,8 +99,17 @@ def execute_run(spec: RunSpec) -> RunResult:
         values = episode_metrics(
             env, policy, seed=seed_for(EVAL_SEED_OFFSET, spec.seed), metrics=metrics, learn_online=False
         )
-        off_policy = estimate_off_policy(env, policy, scenario, spec.seed) if scenario.off_policy else {}
+        off_policy = (
+            estimate_off_policy(env, policy, scenario, spec.seed, entry.reads_hidden_state)
+            if scenario.off_policy
+            else {}
+        )
     return RunResult(spec.run_id, values, curve, off_policy, time.perf_counter() - started)
+
+
+def _transfers(scenario: Scenario) -> bool:
+    """Whether the scenario trains on other simulator parameters than it scores on."""
+    return bool(scenario.training.simulator_params)
 
 
 def online_phase(
@@ -144,13 +153,24 @@ def train_rl_policy(spec: RunSpec) -> tuple[Any, dict[str, list[float]]]:
     return trainer.policy(), curve
 
 
-def estimate_off_policy(env: Any, policy: Any, scenario: Scenario, seed: int) -> dict[str, float]:
-    """The policy's per-step value from a log of the scenario's logging policy, beside its true value."""
+def estimate_off_policy(
+    env: Any, policy: Any, scenario: Scenario, seed: int, reads_hidden_state: bool
+) -> dict[str, float]:
+    """The policy's per-step value from a log of the scenario's logging policy, beside its true value.
+
+    Policies that read hidden state (the oracle) have no propensities from observations alone,
+    and an estimator the log cannot support (SNIPS with no logged slate the target would show)
+    yields NaN: the report shows 'n/a' rather than the sweep failing.
+    """
     from policies.stochastic import Deterministic, EpsilonMixture
+    from recgym.errors import RecGymError
     from recgym.eval.ope import collect_log, evaluate_off_policy, on_policy_value
 
     settings = scenario.off_policy
     assert settings is not None
+    missing = dict.fromkeys(("truth", *OPE_ESTIMATORS), math.nan)
+    if reads_hidden_state:
+        return missing
     ope_seed = seed_for(OPE_SEED_OFFSET, seed)
     logger = build_policy(settings.logging_policy, env, scenario, seed, {})
     behaviour = EpsilonMixture(logger, settings.epsilon, seed=seed)
@@ -160,6 +180,9 @@ def estimate_off_policy(env: Any, policy: Any, scenario: Scenario, seed: int) ->
     )
     target = Deterministic(policy)
     truth = on_policy_value(env, target, settings.steps, seed=ope_seed)
-    table = evaluate_off_policy(log, target, truth=truth)
-    estimates = {str(row["name"]): float(row["value"]) for row in table.to_dict("records")}
+    try:
+        table = evaluate_off_policy(log, target, truth=truth)
+    except RecGymError:
+        return missing | {"truth": truth.mean}
+    estimates = {str(row["estimator"]): float(row["estimate"]) for row in table.to_dict("records")}
     return {"truth": truth.mean} | {name: estimates.get(name, math.nan) for name in OPE_ESTIMATORS}
