@@ -132,11 +132,12 @@ def _sweep(arguments: argparse.Namespace, console: Console) -> None:
 
 
 def _report(run_dir: Path, console: Console) -> None:
-    from recgym.report import write_report
+    from recgym.report import print_summaries, summarise_store, write_report
+    from recgym.sweep import ResultsStore
 
     html_path, markdown_path = write_report(run_dir)
-    console.print(markdown_path.read_text())
-    console.print(f"Report: {html_path} (open it in a browser) and {markdown_path}.")
+    print_summaries(summarise_store(ResultsStore(run_dir)), console)
+    console.print(f"Report: {html_path} (open it in a browser) and {markdown_path} (all metrics).")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from recgym.report import write_report
+from recgym.report import print_summaries, summarise_store, write_report
 from recgym.sweep import LocalExecutor, ResultsStore, SweepPlan, run_sweep
 from scenarios import load_scenario
 
@@ -58,6 +58,9 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> ResultsStore
         shutil.rmtree(config.out)
     store = run_sweep(demo_plan(config), config.out, LocalExecutor(config.workers), console=console)
     html_path, markdown_path = write_report(config.out)
-    console.print(markdown_path.read_text())
-    console.print(f"Open {html_path} in a browser for the plots; the runs are Parquet files in {config.out}/runs.")
+    print_summaries(summarise_store(store), console)
+    console.print(
+        f"Open {html_path} in a browser for every metric and the plots ({markdown_path} for a terminal); "
+        f"the runs are Parquet files in {config.out}/runs."
+    )
     return store

@@ -7,6 +7,7 @@ from pathlib import Path
 from recgym.errors import ConfigError
 from recgym.report import html, markdown
 from recgym.report.summary import ScenarioSummary, summarise_store
+from recgym.report.terminal import print_summaries
 from recgym.sweep.store import ResultsStore
 
 
@@ -26,4 +27,4 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     return html_path, markdown_path
 
 
-__all__ = ["ScenarioSummary", "summarise_store", "write_report"]
+__all__ = ["ScenarioSummary", "print_summaries", "summarise_store", "write_report"]

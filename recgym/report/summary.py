@@ -31,6 +31,12 @@ class Cell:
             return _number(self.mean)
         return f"{_number(self.mean)} [{_number(self.low)}, {_number(self.high)}]"
 
+    def short_text(self) -> str:
+        """'1,234 ±30' (the interval's larger half-width), for narrow terminal tables."""
+        if math.isnan(self.mean) or math.isnan(self.low):
+            return self.text()
+        return f"{_number(self.mean)} ±{_number(max(self.high - self.mean, self.mean - self.low))}"
+
 
 @dataclasses.dataclass(frozen=True)
 class ScenarioSummary:
