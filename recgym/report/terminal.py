@@ -17,10 +17,10 @@ def print_summaries(summaries: list[ScenarioSummary], console: Console) -> None:
     for summary in summaries:
         shown = summary.metrics[:TERMINAL_METRICS]
         table = Table(title=f"{summary.title} ({summary.scenario})", caption=summary.question, title_justify="left")
-        table.add_column("policy", no_wrap=True)
+        table.add_column("policy", no_wrap=True, min_width=max(len(label) for label in summary.ranking) + 3)
         for metric in shown:
             arrow = "↑" if METRICS[metric].higher_is_better else "↓"
-            table.add_column(f"{metric} {arrow}", justify="right", no_wrap=True)
+            table.add_column(f"{metric} {arrow}", justify="right")
         for rank, label in enumerate(summary.ranking, start=1):
             cells = []
             for metric in shown:
