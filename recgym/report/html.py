@@ -25,6 +25,7 @@ th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; whi
 th:first-child, td:first-child {{ text-align: left; }}
 thead th {{ background: #f2f2f4; }}
 tr.winner td {{ background: {WINNER_BACKGROUND}; }}
+.table-wrap {{ overflow-x: auto; }}
 .plots {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
 figure.plot {{ margin: 0; }}
 figure.plot svg {{ width: 560px; height: auto; }}
@@ -73,7 +74,7 @@ def _scenario_section(summary: ScenarioSummary, curves: pd.DataFrame) -> str:
     return f"""<section class="scenario" id="{_anchor(summary.scenario)}" data-scenario="{name}">
 <h2>{html.escape(summary.title)} <small>({html.escape(summary.scenario)})</small></h2>
 <p class="question">{html.escape(summary.question)}</p>
-{ranking_table(summary)}
+<div class="table-wrap">{ranking_table(summary)}</div>
 <div class="plots">{plot_html}</div>
 {_off_policy_table(summary)}
 </section>"""

@@ -43,7 +43,8 @@ def learning_curves(curves: pd.DataFrame, summary: ScenarioSummary) -> str | Non
         mean = by_step.mean()
         axis.plot(mean.index, mean.values, label=label, linewidth=1.6)
         axis.fill_between(mean.index, by_step.min().values, by_step.max().values, alpha=0.15)
-    axis.set_xlabel("training user-steps")
+    axis.set_xscale("log")  # online learners learn for thousands of user-steps, RL policies for hundreds of thousands
+    axis.set_xlabel("training user-steps (log scale)")
     axis.set_ylabel("reward per user-step")
     axis.set_title(f"{summary.scenario}: learning curves")
     axis.grid(alpha=0.3)
