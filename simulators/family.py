@@ -7,7 +7,10 @@ equals single-user runs. The wrapped simulator sees ordinary per-user parameter 
 
 Named families ship for the long-term simulators: ``train`` covers one region of
 parameter space and ``heldout`` a disjoint one, so a policy trained on ``train`` can be
-scored on users it has never met (Sim2Rec, Chen et al. 2023).
+scored on users it has never met (Sim2Rec, Chen et al. 2023). The long-term-satisfaction
+families mix two kinds of user that want opposite slates, so one behaviour for everyone
+must compromise and knowing the user is worth something; a family whose users all want
+the same thing cannot show that conditioning helps.
 """
 
 from __future__ import annotations
@@ -99,17 +102,22 @@ class FamilyUser:
 # Named families: ``train`` and a disjoint ``heldout`` region per simulator.
 FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
     "long_term_satisfaction": {
+        # Two kinds of user in each family: satisfaction-insensitive ones, for whom clickbait
+        # simply pays more, and sensitive ones, whom clickbait drives away (kale wins). No one
+        # slate rule is best for both, so knowing who is in front of you matters. Held-out:
+        # other sensitivities, faster-forgetting users, stronger clickbait pull, weaker
+        # return-gap response; every range disjoint from train.
         "train": {
-            "sensitivity": {"uniform": [0.15, 0.45]},
-            "memory_discount": {"uniform": [0.5, 0.8]},
-            "click_clickbait_weight": {"uniform": [1.0, 3.0]},
-            "return_gap_sensitivity": {"uniform": [1.5, 3.5]},
+            "sensitivity": {"choice": [0.0, 0.5]},
+            "memory_discount": {"uniform": [0.5, 0.65]},
+            "click_clickbait_weight": {"uniform": [1.0, 2.5]},
+            "return_gap_sensitivity": {"uniform": [1.5, 3.0]},
         },
         "heldout": {
-            "sensitivity": {"uniform": [0.5, 0.8]},
-            "memory_discount": {"uniform": [0.8, 0.9]},
-            "click_clickbait_weight": {"uniform": [3.0, 4.0]},
-            "return_gap_sensitivity": {"uniform": [3.5, 5.0]},
+            "sensitivity": {"choice": [0.05, 0.8]},
+            "memory_discount": {"uniform": [0.35, 0.5]},
+            "click_clickbait_weight": {"uniform": [2.5, 3.5]},
+            "return_gap_sensitivity": {"uniform": [0.5, 1.5]},
         },
     },
     "multi_behavior": {

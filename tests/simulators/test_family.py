@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from policies.baselines import FixedLinearPolicy
+from recgym.core.param_distribution import Choice, parse_distribution
 from recgym.errors import ConfigError
+from recgym.eval.rollout import evaluate_policy
 from simulators.family import FAMILIES, FamilyUser, make_family_simulator
 
 FAMILY_ID = "recgym/Sim2RecFamily-v0"
@@ -20,7 +23,7 @@ def test_parameters_vary_per_user_within_the_family_ranges() -> None:
     env.reset(seed=0)
     drawn = env.simulator.drawn_params(env.state.user)
     for name, spec in FAMILIES["long_term_satisfaction"]["train"].items():
-        low, high = spec["uniform"]
+        low, high = parse_distribution(name, spec).bounds()
         values = drawn[name]
         assert low <= values.min() and values.max() <= high, name
         assert values.std() > 0.2 * (high - low) / np.sqrt(12), name  # really spread, not one value
@@ -29,10 +32,10 @@ def test_parameters_vary_per_user_within_the_family_ranges() -> None:
 def test_each_new_episode_draws_new_parameters() -> None:
     env = _vector(num_envs=64, max_episode_steps=3).unwrapped
     env.reset(seed=0)
-    first = env.simulator.drawn_params(env.state.user)["sensitivity"].clone()
+    first = env.simulator.drawn_params(env.state.user)["memory_discount"].clone()
     for _ in range(3):
         env.step(torch.tensor([[0, 1]] * 64))  # every user is truncated and reset on the third step
-    assert not torch.isclose(env.simulator.drawn_params(env.state.user)["sensitivity"], first).any()
+    assert not torch.isclose(env.simulator.drawn_params(env.state.user)["memory_discount"], first).any()
 
 
 def test_parameters_are_hidden_from_the_observation_but_change_behaviour() -> None:
@@ -55,19 +58,40 @@ def test_parameters_are_hidden_from_the_observation_but_change_behaviour() -> No
         most_clickbait = observation["candidate_features"][..., -1].topk(2, dim=1).indices
     state = env.state.user
     satisfaction = env.simulator._for_state(state).satisfaction(state.user)
-    sensitive = sensitivity > sensitivity.median()
+    sensitive = sensitivity > sensitivity.mean()
     assert satisfaction[sensitive].mean() < satisfaction[~sensitive].mean() - 0.03
 
 
 def test_heldout_family_is_disjoint_from_train() -> None:
     for families in FAMILIES.values():
         for name, spec in families["train"].items():
-            train_low, train_high = spec["uniform"]
-            heldout_low, heldout_high = families["heldout"][name]["uniform"]
+            train = parse_distribution(name, spec)
+            heldout = parse_distribution(name, families["heldout"][name])
+            if isinstance(train, Choice) and isinstance(heldout, Choice):
+                assert not set(train.values) & set(heldout.values), name  # no held-out value met in training
+                continue
+            (train_low, train_high), (heldout_low, heldout_high) = train.bounds(), heldout.bounds()
             assert train_high <= heldout_low or heldout_high <= train_low, name
     for base in FAMILIES:
         heldout = make_family_simulator(base=base, family="heldout", num_items=100)
         assert isinstance(heldout, FamilyUser)
+
+
+@pytest.mark.parametrize("family", ["train", "heldout"])
+def test_long_term_families_mix_users_who_want_opposite_slates(family: str) -> None:
+    """Insensitive users watch more on a clickbait diet, sensitive ones on kale: no one slate rule suits both."""
+    env = _vector(num_envs=256, family=family, horizon_days=3.0).unwrapped
+    names = env.simulator.distribution.names
+    totals = {}
+    for diet, sign in (("clickbait", 1.0), ("kale", -1.0)):
+        weights = torch.zeros(env.single_observation_space["candidate_features"].shape[-1])
+        weights[-1] = sign
+        totals[diet] = evaluate_policy(env, FixedLinearPolicy(weights, env.slate_size), seed=3).watch_time
+    env.reset(seed=3)
+    sensitive = env.state.user.params[:, names.index("sensitivity")] > 0.2
+    assert 0.3 < sensitive.float().mean() < 0.7
+    assert totals["clickbait"][~sensitive].mean() > 1.3 * totals["kale"][~sensitive].mean()
+    assert totals["kale"][sensitive].mean() > 1.3 * totals["clickbait"][sensitive].mean()
 
 
 def test_any_env_takes_a_param_distribution_and_bad_ones_fail() -> None:
