@@ -94,19 +94,51 @@ class ObservationEncoder(nn.Module):
             if context is None:
                 raise ValueError(f"This encoder expects a context [B, {self.context_size}] and got none.")
             user_input = torch.cat([user_input, context], dim=1)
-        return self.user_net(user_input), self.item_net(self.item_norm(observation["candidate_features"]))
+        return self.user_net(user_input), self.item_vectors(observation)
+
+    def item_vectors(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Item vectors [B, C, H], computed once per distinct candidate id in the batch.
+
+        A simulator's item features are a function of the item id (``UserSimulator.item_features``),
+        and a batch of B x C candidates holds far fewer distinct items, so the item tower runs on
+        those and is gathered back (several times less work in training minibatches).
+        """
+        features = observation["candidate_features"]
+        ids = observation.get("candidate_ids")
+        if ids is None:
+            return self.item_net(self.item_norm(features))
+        distinct, inverse = torch.unique(ids, return_inverse=True)
+        if distinct.numel() * 2 > ids.numel():
+            return self.item_net(self.item_norm(features))
+        flat = features.reshape(-1, features.shape[-1])
+        # Rows of one id are identical, so whichever copy lands is the same value.
+        distinct_features = flat.new_empty(distinct.numel(), flat.shape[1]).index_copy_(0, inverse.reshape(-1), flat)
+        return self.item_net(self.item_norm(distinct_features))[inverse]
 
 
 class CandidateScorer(nn.Module):
-    """Score of each candidate for each user, [B, C, out]: an MLP over [user, item, user * item]."""
+    """Score of each candidate for each user, [B, C, out]: an MLP over [user, item, user * item].
+
+    The first layer is applied by blocks: its user block once per user, not once per
+    (user, candidate) pair, so only the item and interaction blocks run on all B x C pairs
+    (the same function as concatenating, with a third less work in the widest layer).
+    """
 
     def __init__(self, hidden_size: int, out_size: int = 1) -> None:
         super().__init__()
+        self.hidden_size = hidden_size
         self.net = mlp(3 * hidden_size, hidden_size, out_size)
 
     def forward(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        user = user.unsqueeze(1).expand_as(items)
-        return self.net(torch.cat([user, items, user * items], dim=-1))
+        first, rest = self.net[0], self.net[1:]
+        user_block, item_block, pair_block = first.weight.split(self.hidden_size, dim=1)
+        per_user = nn.functional.linear(user, user_block, first.bias).unsqueeze(1)
+        hidden = (
+            per_user
+            + nn.functional.linear(items, item_block)
+            + nn.functional.linear(user.unsqueeze(1) * items, pair_block)
+        )
+        return rest(hidden)
 
 
 class SlateActorCritic(nn.Module):

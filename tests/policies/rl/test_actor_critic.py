@@ -67,3 +67,20 @@ def test_resume_from_checkpoint_continues_identically(algorithm: str, tmp_path) 
     assert torch.equal(uninterrupted.env.state.keys, resumed.env.state.keys)
     assert uninterrupted.history[-1] | {"user_steps_per_s": 0} == resumed.history[-1] | {"user_steps_per_s": 0}
     assert (tmp_path / "run" / "tensorboard").is_dir()
+
+
+def test_fast_scoring_paths_equal_the_plain_network() -> None:
+    """Item vectors per distinct id and the block-applied first scorer layer compute the plain function."""
+    from policies.rl.networks import CandidateScorer, ObservationEncoder
+    from policies.rl.trainer import make_vector_env
+
+    env = make_vector_env("recgym/LongTermSatisfaction-v0", 64, torch.device("cpu"), {"num_items": 30})
+    observation, _ = env.reset(seed=0)
+    encoder = ObservationEncoder(env.single_observation_space, hidden_size=16)
+    encoder.update_statistics(observation)
+    plain_items = encoder.item_net(encoder.item_norm(observation["candidate_features"]))
+    torch.testing.assert_close(encoder.item_vectors(observation), plain_items)
+    scorer = CandidateScorer(hidden_size=16)
+    user = torch.randn(64, 16)
+    pairs = torch.cat([user.unsqueeze(1).expand_as(plain_items), plain_items, user.unsqueeze(1) * plain_items], dim=-1)
+    torch.testing.assert_close(scorer(user, plain_items), scorer.net(pairs))
