@@ -34,9 +34,10 @@ def render(summaries: list[ScenarioSummary], runs: int) -> str:
             lines.append(f"| {rank}. {label} | " + " | ".join(cells) + f" | {seeds} |")
         if not summary.off_policy.empty:
             lines += ["", "Off-policy estimates (value per user-step; truth from the oracle):", ""]
-            lines.append(
-                summary.off_policy.to_markdown(floatfmt=".4f") if _has_tabulate() else summary.off_policy.to_string()
-            )
+            if _has_tabulate():
+                lines.append(summary.off_policy.to_markdown(floatfmt=".4f"))
+            else:
+                lines += ["```", summary.off_policy.to_string(float_format=lambda value: f"{value:.4f}"), "```"]
     return "\n".join(lines) + "\n"
 
 

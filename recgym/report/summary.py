@@ -125,5 +125,5 @@ def _off_policy(runs: pd.DataFrame) -> pd.DataFrame:
     columns = [column for column in runs.columns if column.startswith("ope_")]
     if not columns or runs[columns].isna().all().all():
         return pd.DataFrame()
-    table = runs.groupby("policy_label", sort=False)[columns].mean()
+    table = runs.groupby("policy_label", sort=False)[columns].mean().dropna(how="all")  # the oracle has no estimate
     return table.rename(columns=lambda column: column.removeprefix("ope_"))

@@ -46,7 +46,9 @@ def load_sentence_encoder(path: str | Path | None = None, device: torch.device |
     """A sentence-transformers model from a local directory, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # a weight-loading bar per process would bury sweep progress
     path = Path(path) if path is not None else default_embedding_model_path()
     if not path.is_dir():
         raise BackendError(
