@@ -43,6 +43,8 @@ class RenderedTable:
     """Policies in on-screen order, top to bottom."""
     winner_row_highlight_share: float
     """Share of the first row's pixels painted in the winner highlight colour."""
+    second_row_highlight_share: float
+    """The same for the second row (should be none)."""
     bold_cells_in_winner_row: int
 
 
@@ -107,7 +109,12 @@ def open_report(html_path: Path, screenshot: Path) -> RenderedReport:
                     if int(cell.evaluate("c => parseInt(getComputedStyle(c.querySelector('strong') || c).fontWeight)"))
                     >= 600
                 )
-                tables[scenario] = RenderedTable(order, _highlight_share(first.screenshot()), bold)
+                tables[scenario] = RenderedTable(
+                    order,
+                    _highlight_share(first.screenshot()),
+                    _highlight_share(rows_by_position[1].screenshot()),
+                    bold,
+                )
             plots: dict[tuple[str, str], RenderedPlot] = {}
             for figure in page.query_selector_all("section.scenario figure.plot"):
                 scenario = figure.evaluate("f => f.closest('section').dataset.scenario")

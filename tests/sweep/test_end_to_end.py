@@ -115,7 +115,9 @@ def test_report_renders_plots_and_the_right_ranking_in_chromium(
     for scenario, winner in expected_winner.items():
         table = page.tables[scenario]
         assert table.row_order[0] == winner
-        assert table.winner_row_highlight_share > 0.5, "the top-ranked row is not highlighted on screen"
+        # The highlight fills the row's cells around their (often bold) text.
+        assert table.winner_row_highlight_share > 0.3, "the top-ranked row is not highlighted on screen"
+        assert table.second_row_highlight_share < 0.01
         assert table.bold_cells_in_winner_row >= 1
         for kind in ("learning-curves", "engagement-vs-diversity"):
             plot = page.plots[(scenario, kind)]
