@@ -91,10 +91,14 @@ def execute_run(spec: RunSpec) -> RunResult:
     if entry.kind == "rl":
         policy, curve = train_rl_policy(spec)
     else:
-        policy = build_policy(spec.policy, env, scenario, spec.seed, spec.policy_params)
-        curve = online_phase(
-            env, policy, scenario, spec.seed, learn=entry.kind == "online", with_regret="regret" in metrics
-        )
+        learns = entry.kind == "online"
+        # Online learners learn on the training simulator (a transfer scenario's source family) and are
+        # scored on the scenario's own; a static policy's curve is only diagnostic, so it runs on the scored env.
+        phase_env = env
+        if learns and _transfers(scenario):
+            phase_env = make_scenario_env(scenario, training=True, device=spec.device)
+        policy = build_policy(spec.policy, phase_env, scenario, spec.seed, spec.policy_params)
+        curve = online_phase(phase_env, policy, scenario, spec.seed, learn=learns, with_regret="regret" in metrics)
     with torch.no_grad():
         values = episode_metrics(
             env, policy, seed=seed_for(EVAL_SEED_OFFSET, spec.seed), metrics=metrics, learn_online=False

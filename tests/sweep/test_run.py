@@ -11,6 +11,7 @@ import pytest
 from recgym.sweep import RunSpec, execute_run
 from scenarios import ScenarioError, load_scenario
 from scenarios.schema import OffPolicySpec
+from simulators.linear_click import LinearClickParams
 from tests.sweep.helpers import TINY_SCENARIOS
 
 
@@ -58,3 +59,14 @@ def test_episode_settings_in_simulator_params_are_refused(tmp_path: Path) -> Non
     )
     with pytest.raises(ScenarioError, match=r"simulator.params.slate_size.*\[episode\]"):
         load_scenario(path)
+
+
+def test_online_learners_learn_on_the_training_simulator_of_a_transfer_scenario(tiny_linear) -> None:
+    def with_training_params(params: dict) -> dict:
+        training = dataclasses.replace(tiny_linear.training, simulator_params=params)
+        return execute_run(RunSpec(dataclasses.replace(tiny_linear, training=training), "linucb", 0)).metrics
+
+    plain = execute_run(RunSpec(tiny_linear, "linucb", 0)).metrics
+    default_spread = LinearClickParams().theta_spread
+    assert with_training_params({"theta_spread": default_spread}) == plain  # same simulator: same run
+    assert with_training_params({"theta_spread": 3 * default_spread + 1}) != plain  # learned elsewhere
