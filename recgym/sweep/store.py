@@ -16,10 +16,12 @@ either a whole finished run or none: a resumed sweep neither loses nor repeats o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +120,11 @@ class ResultsStore:
                 row,
             )
 
-    def _manifest(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.root / "manifest.sqlite")
+    @contextlib.contextmanager
+    def _manifest(self) -> Iterator[sqlite3.Connection]:
+        """A connection that commits on success and is always closed."""
+        with contextlib.closing(sqlite3.connect(self.root / "manifest.sqlite")) as connection, connection:
+            yield connection
 
     # -- reading -------------------------------------------------------------------------------
     def runs(self) -> pd.DataFrame:
