@@ -98,11 +98,11 @@ def _list_scenarios(console: Console) -> None:
 
     table = Table(title="shipped scenarios (recgym sweep NAME ...; a .toml file of your own works the same)")
     table.add_column("name", no_wrap=True)
-    table.add_column("question", overflow="fold")
     table.add_column("simulator", no_wrap=True)
-    table.add_column("tags")
+    table.add_column("question", ratio=1)
     for scenario in list_scenarios():
-        table.add_row(scenario.name, scenario.question, scenario.simulator.env, ", ".join(scenario.tags))
+        simulator = scenario.simulator.env.removeprefix("recgym/").removesuffix("-v0")
+        table.add_row(scenario.name, simulator, scenario.question)
     console.print(table)
 
 
