@@ -70,6 +70,24 @@ CONFLICT = {
 policy can trade the auxiliary signals away at no long-term cost (the constraint's hard case)."""
 FAMILY_TRAIN = {"family": "train", "history_length": 20, "horizon_days": 3.0}
 FAMILY_HELDOUT = {"family": "heldout", "history_length": 20, "horizon_days": 3.0}
+NOVELTY_USERS = {
+    "base": "fatigue_novelty",
+    "history_length": 20,
+    "horizon_days": 3.0,
+    "num_topics": 4,
+    "novelty_level_spread": 0.0,
+    "initial_familiarity": 0.0,
+    "interest_weight": 0.0,
+    "familiarity_rate": 0.6,
+    "no_click_score": -1.0,
+    "leave_dissatisfaction": 0.0,
+    "return_gap_sensitivity": 0.0,
+}
+"""Fatigue-and-novelty users for the ``fatigue_novelty`` families: four topics, no topic interest, familiarity built
+from clicks alone, so familiar vs unfamiliar is the whole choice and novelty seekers and routine-lovers want opposite
+slates (the kind shows in every click)."""
+NOVELTY_TRAIN = {**NOVELTY_USERS, "family": "train"}
+NOVELTY_HELDOUT = {**NOVELTY_USERS, "family": "heldout"}
 EXPERIMENTS: dict[str, dict[str, Any]] = {
     "lts": {"env_id": LTS, "train_kwargs": {}, "eval_kwargs": {}, "algorithms": ["ppo", "slateq"]},
     "mbr": {"env_id": MBR, "train_kwargs": {}, "eval_kwargs": {}, "algorithms": ["ppo", "slateq"]},
@@ -91,6 +109,12 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "env_id": FAMILY,
         "train_kwargs": FAMILY_TRAIN,
         "eval_kwargs": FAMILY_HELDOUT,
+        "algorithms": ["sim2rec", "ppo"],
+    },
+    "sim2rec_novelty": {
+        "env_id": FAMILY,
+        "train_kwargs": NOVELTY_TRAIN,
+        "eval_kwargs": NOVELTY_HELDOUT,
         "algorithms": ["sim2rec", "ppo"],
     },
 }

@@ -120,6 +120,26 @@ FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
             "return_gap_sensitivity": {"uniform": [0.5, 1.5]},
         },
     },
+    "fatigue_novelty": {
+        # Two kinds of user in each family: novelty seekers, who gain from unfamiliar topics,
+        # and routine-lovers, who lose from them. Meant for few topics, no topic interest and
+        # mild boredom (``benchmarks/rl_long_term.py`` NOVELTY_USERS, with
+        # ``novelty_level_spread=0`` so each user's level is the drawn median): the kind then
+        # shows in every click, familiar or not, and the two want opposite slates. Held-out:
+        # more extreme kinds, a stronger novelty pull, less boredom, steadier sessions.
+        "train": {
+            "novelty_level_median": {"choice": [0.1, 0.7]},
+            "novelty_weight": {"uniform": [5.0, 7.0]},
+            "boredom_penalty": {"uniform": [0.05, 0.2]},
+            "propensity_noise": {"uniform": [0.3, 0.6]},
+        },
+        "heldout": {
+            "novelty_level_median": {"choice": [0.05, 0.8]},
+            "novelty_weight": {"uniform": [7.0, 8.5]},
+            "boredom_penalty": {"uniform": [0.0, 0.05]},
+            "propensity_noise": {"uniform": [0.1, 0.3]},
+        },
+    },
     "multi_behavior": {
         "train": {
             "click_bias": {"uniform": [-1.0, 0.0]},

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from policies.baselines import FixedLinearPolicy
+from policies.base import ScoringPolicy, history_profile
+from policies.baselines import FixedLinearPolicy, MyopicGreedyPolicy, RandomPolicy
 from recgym.core.param_distribution import Choice, parse_distribution
 from recgym.errors import ConfigError
 from recgym.eval.rollout import evaluate_policy
@@ -92,6 +93,49 @@ def test_long_term_families_mix_users_who_want_opposite_slates(family: str) -> N
     assert 0.3 < sensitive.float().mean() < 0.7
     assert totals["clickbait"][~sensitive].mean() > 1.3 * totals["kale"][~sensitive].mean()
     assert totals["kale"][sensitive].mean() > 1.3 * totals["clickbait"][sensitive].mean()
+
+
+NOVELTY_USERS = {
+    "base": "fatigue_novelty",
+    "horizon_days": 3.0,
+    "num_topics": 4,
+    "novelty_level_spread": 0.0,
+    "initial_familiarity": 0.0,
+    "interest_weight": 0.0,
+    "familiarity_rate": 0.6,
+    "no_click_score": -1.0,
+    "leave_dissatisfaction": 0.0,
+    "return_gap_sensitivity": 0.0,
+}
+"""The users of ``benchmarks/rl_long_term.py`` experiment ``sim2rec_novelty`` (its NOVELTY_USERS)."""
+
+
+class _UnfamiliarFirst(ScoringPolicy):
+    """Candidates least like what the user watched recently first: the opposite of myopic greedy."""
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        return -torch.einsum("bcf,bf->bc", observation["candidate_features"], history_profile(observation))
+
+
+@pytest.mark.parametrize("family", ["train", "heldout"])
+def test_novelty_families_mix_users_who_want_opposite_slates(family: str) -> None:
+    """Routine-lovers watch more of familiar topics, novelty seekers of unfamiliar ones; matching pays."""
+    env = _vector(num_envs=256, family=family, **NOVELTY_USERS).unwrapped
+    totals = {
+        name: evaluate_policy(env, policy, seed=3).watch_time
+        for name, policy in (
+            ("familiar", MyopicGreedyPolicy(env.slate_size)),
+            ("unfamiliar", _UnfamiliarFirst(env.slate_size)),
+            ("random", RandomPolicy(env.slate_size)),
+        )
+    }
+    env.reset(seed=3)
+    seeker = env.state.user.params[:, env.simulator.distribution.names.index("novelty_level_median")] > 0.5
+    assert 0.3 < seeker.float().mean() < 0.7
+    assert totals["unfamiliar"][seeker].mean() > 1.15 * totals["familiar"][seeker].mean()
+    assert totals["familiar"][~seeker].mean() > 2.0 * totals["unfamiliar"][~seeker].mean()
+    matched = torch.where(seeker, totals["unfamiliar"], totals["familiar"]).mean()
+    assert matched > 1.1 * max(total.mean() for total in totals.values())
 
 
 def test_any_env_takes_a_param_distribution_and_bad_ones_fail() -> None:
