@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +45,8 @@ class RunSpec:
     variant: dict[str, Any] = dataclasses.field(default_factory=dict)
     """The parameter-grid point this run belongs to (shown in reports); {} outside grids."""
     device: str = "cpu"
+    checkpoint_dir: str | None = None
+    """Where an RL run keeps its trainer checkpoint (set by the sweep), so a killed sweep resumes training midway."""
 
     @property
     def run_id(self) -> str:
@@ -74,6 +77,8 @@ class RunResult:
     off_policy: dict[str, float]
     """'truth' and one value per estimator (OPE_ESTIMATORS); {} unless the scenario asks."""
     seconds: float
+    resumed_from: int = 0
+    """User-steps of RL training restored from a checkpoint of an interrupted attempt (0: trained from scratch)."""
 
 
 def seed_for(offset: int, seed: int) -> int:
@@ -88,8 +93,9 @@ def execute_run(spec: RunSpec) -> RunResult:
     metrics = scenario.metrics or list(DEFAULT_METRICS)
     env = make_scenario_env(scenario, device=spec.device)
     entry = policy_entry(spec.policy)
+    resumed_from = 0
     if entry.kind == "rl":
-        policy, curve = train_rl_policy(spec)
+        policy, curve, resumed_from = train_rl_policy(spec)
     else:
         learns = entry.kind == "online"
         # Online learners learn on the training simulator (a transfer scenario's source family) and are
@@ -108,7 +114,7 @@ def execute_run(spec: RunSpec) -> RunResult:
             if scenario.off_policy
             else {}
         )
-    return RunResult(spec.run_id, values, curve, off_policy, time.perf_counter() - started)
+    return RunResult(spec.run_id, values, curve, off_policy, time.perf_counter() - started, resumed_from)
 
 
 def _transfers(scenario: Scenario) -> bool:
@@ -133,28 +139,41 @@ def online_phase(
     return result
 
 
-def train_rl_policy(spec: RunSpec) -> tuple[Any, dict[str, list[float]]]:
-    """Train ``spec.policy`` on the scenario's training env; the greedy policy and its training curve."""
+RL_CHECKPOINT_EVERY = 5
+"""Training iterations between an RL run's checkpoints inside a sweep."""
+
+
+def train_rl_policy(spec: RunSpec) -> tuple[Any, dict[str, list[float]], int]:
+    """Train ``spec.policy`` on the scenario's training env: the greedy policy, its training curve, and the
+    user-steps restored from ``spec.checkpoint_dir`` (a checkpointed run resumes bit for bit)."""
     from policies.rl import make_trainer
+    from policies.rl.registry import load_trainer
+    from policies.rl.trainer import CHECKPOINT_NAME
 
     scenario = spec.scenario
-    fields = {
-        "env_id": scenario.simulator.env,
-        "env_kwargs": scenario_env_kwargs(scenario, training=True),
-        "num_users": scenario.training.rl_users,
-        "total_steps": scenario.training.rl_steps,
-        "seed": seed_for(TRAIN_SEED_OFFSET, spec.seed),
-        "device": spec.device,
-        "checkpoint_every": 0,
-    } | spec.policy_params
-    trainer = make_trainer(spec.policy, **fields)
+    checkpoint_dir = Path(spec.checkpoint_dir) if spec.checkpoint_dir else None
+    if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT_NAME).is_file():
+        trainer = load_trainer(checkpoint_dir, device=spec.device)
+    else:
+        fields = {
+            "env_id": scenario.simulator.env,
+            "env_kwargs": scenario_env_kwargs(scenario, training=True),
+            "num_users": scenario.training.rl_users,
+            "total_steps": scenario.training.rl_steps,
+            "seed": seed_for(TRAIN_SEED_OFFSET, spec.seed),
+            "device": spec.device,
+            "checkpoint_every": RL_CHECKPOINT_EVERY if checkpoint_dir is not None else 0,
+            "out_dir": checkpoint_dir,
+        } | spec.policy_params
+        trainer = make_trainer(spec.policy, **fields)
+    resumed_from = trainer.steps
     history = trainer.train(progress=False)
     points = [row for row in history if "episode_return" in row and row.get("episode_length", 0) > 0]
     curve = {
         "user_steps": [row["steps"] for row in points],
         "reward": [row["episode_return"] / row["episode_length"] for row in points],
     }
-    return trainer.policy(), curve
+    return trainer.policy(), curve, resumed_from
 
 
 def estimate_off_policy(

@@ -5,6 +5,7 @@
       runs/<run_id>.parquet one row per finished run: identity, seconds, every metric, OPE estimates
       curves/<run_id>.parquet the run's learning curve (user_steps, reward[, regret])
       manifest.sqlite       table ``runs``: run_id, scenario, policy, seed, seconds, finished_at
+      checkpoints/<run_id>/ an RL run's trainer checkpoint while it trains (removed when it finishes), TensorBoard
 
 A run counts as finished once its ``runs/`` file exists. Files are written to a temporary
 name and renamed, curve first, so a process killed at any instant (even SIGKILL) leaves
@@ -27,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from policies.rl.trainer import CHECKPOINT_NAME
 from recgym.sweep.run import RunResult, RunSpec
 
 _MANIFEST_SCHEMA = """
@@ -93,12 +95,23 @@ class ResultsStore:
             "variant": json.dumps(spec.variant, sort_keys=True, default=str),
             "policy_params": json.dumps(spec.policy_params, sort_keys=True, default=str),
             "seconds": result.seconds,
+            "resumed_from": result.resumed_from,
             "finished_at": finished_at,
             **result.metrics,
             **{f"ope_{name}": value for name, value in result.off_policy.items()},
         }
         _atomic_write_parquet(pd.DataFrame([row]), self.runs_dir / f"{spec.run_id}.parquet")
         self._index(identity | {"seconds": result.seconds, "finished_at": finished_at})
+        self._drop_checkpoint(spec)
+
+    def checkpoint_dir(self, spec: RunSpec) -> Path:
+        """Where an unfinished RL run keeps its trainer checkpoint (and TensorBoard logs)."""
+        return self.root / "checkpoints" / spec.run_id
+
+    def _drop_checkpoint(self, spec: RunSpec) -> None:
+        """A finished run's checkpoint is no longer needed (SlateQ's holds its replay buffer: 100+ MB)."""
+        if spec.checkpoint_dir is not None:
+            (Path(spec.checkpoint_dir) / CHECKPOINT_NAME).unlink(missing_ok=True)
 
     def sync_manifest(self) -> None:
         """Index finished runs missing from the manifest (a kill between a run file and its manifest row)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from pathlib import Path
@@ -13,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from recgym.errors import ConfigError
 from recgym.sweep.executors import Executor, LocalExecutor
 from recgym.sweep.plan import SweepPlan
+from recgym.sweep.policies import policy_entry
+from recgym.sweep.run import RunSpec
 from recgym.sweep.store import ResultsStore
 from scenarios.loader import check_buildable
 
@@ -78,13 +81,20 @@ def run_sweep(
         check_buildable(scenario)
     if not resume:
         store.write_plan({"plan": plan.to_dict(), "versions": versions(), "created": time.time()})
-    specs = plan.specs()
+    specs = [_with_checkpoints(store, spec) for spec in plan.specs()]
     finished = store.finished_ids()
     todo = [spec for spec in specs if spec.run_id not in finished]
     if resume:
         console.print(f"Resuming {out}: {len(specs) - len(todo)} of {len(specs)} runs already finished.")
     _execute(store, todo, executor or LocalExecutor(), len(specs), len(specs) - len(todo), progress, console)
     return store
+
+
+def _with_checkpoints(store: ResultsStore, spec: RunSpec) -> RunSpec:
+    """RL runs checkpoint into the store, so an interrupted sweep resumes their training, not restarts it."""
+    if policy_entry(spec.policy).kind != "rl":
+        return spec
+    return dataclasses.replace(spec, checkpoint_dir=str(store.checkpoint_dir(spec)))
 
 
 def _execute(
