@@ -43,6 +43,7 @@ from policies.rl import make_trainer
 from policies.rl.trainer import make_vector_env
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.eval.rollout import evaluate_policy
+from simulators.multi_behavior import WATCH_LIKE_CONFLICT
 
 LTS = "recgym/LongTermSatisfaction-v0"
 MBR = "recgym/MultiBehaviorRetention-v0"
@@ -55,37 +56,11 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "constrained": {"num_users": TRAIN_USERS, "total_steps": 300_000, "stage_one_steps": 120_000},
     "sim2rec": PPO_BUDGET,
 }
-CONFLICT = {
-    "num_items": 500,
-    "horizon_days": 1.0,
-    "leave_base": 0.05,
-    "leave_dissatisfaction": 0.0,
-    "return_gap_sensitivity": 0.0,
-    "length_penalty": 0.0,
-    "quality_weight": 0.0,
-    "engagement_scale": 4.0,
-    "like_bias": -3.0,
-}
-"""Multi-behaviour users whose watch time pays for long items while likes follow appeal alone: a watch-time
-policy can trade the auxiliary signals away at no long-term cost (the constraint's hard case)."""
+CONFLICT = {"num_items": 500, **WATCH_LIKE_CONFLICT}
 FAMILY_TRAIN = {"family": "train", "history_length": 20, "horizon_days": 3.0}
 FAMILY_HELDOUT = {"family": "heldout", "history_length": 20, "horizon_days": 3.0}
-NOVELTY_USERS = {
-    "base": "fatigue_novelty",
-    "history_length": 20,
-    "horizon_days": 3.0,
-    "num_topics": 4,
-    "novelty_level_spread": 0.0,
-    "initial_familiarity": 0.0,
-    "interest_weight": 0.0,
-    "familiarity_rate": 0.6,
-    "no_click_score": -1.0,
-    "leave_dissatisfaction": 0.0,
-    "return_gap_sensitivity": 0.0,
-}
-"""Fatigue-and-novelty users for the ``fatigue_novelty`` families: four topics, no topic interest, familiarity built
-from clicks alone, so familiar vs unfamiliar is the whole choice and novelty seekers and routine-lovers want opposite
-slates (the kind shows in every click)."""
+NOVELTY_USERS = {"base": "fatigue_novelty", "history_length": 20, "horizon_days": 3.0}
+"""Fatigue-and-novelty users with the family's fixed settings (``simulators.family.FAMILY_USERS``)."""
 NOVELTY_TRAIN = {**NOVELTY_USERS, "family": "train"}
 NOVELTY_HELDOUT = {**NOVELTY_USERS, "family": "heldout"}
 EXPERIMENTS: dict[str, dict[str, Any]] = {

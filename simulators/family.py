@@ -157,6 +157,24 @@ FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+FAMILY_USERS: dict[str, dict[str, Any]] = {
+    "fatigue_novelty": {
+        "num_topics": 4,
+        "novelty_level_spread": 0.0,
+        "initial_familiarity": 0.0,
+        "interest_weight": 0.0,
+        "familiarity_rate": 0.6,
+        "no_click_score": -1.0,
+        "leave_dissatisfaction": 0.0,
+        "return_gap_sensitivity": 0.0,
+    },
+}
+"""Fixed settings a base's named families are designed around, applied as (overridable) defaults. For
+fatigue_novelty: four topics, no topic interest, familiarity built from clicks alone and each user's novelty
+level equal to the drawn median, so familiar vs unfamiliar is the whole choice and novelty seekers and
+routine lovers want opposite slates (the kind shows in every click)."""
+
+
 def make_family_simulator(
     base: str = "long_term_satisfaction",
     family: str | Mapping[str, Any] = "train",
@@ -166,7 +184,8 @@ def make_family_simulator(
 
     Args:
         base: a module in ``simulators`` with a ``make_simulator`` factory.
-        family: a named family of ``base`` (see ``FAMILIES``), or a ``ParamDistribution`` spec.
+        family: a named family of ``base`` (see ``FAMILIES``; its ``FAMILY_USERS`` settings become defaults),
+            or a ``ParamDistribution`` spec.
         kwargs: passed to the base factory (catalog size, fixed parameters, ...).
     """
     try:
@@ -183,4 +202,5 @@ def make_family_simulator(
                 "Pass a ParamDistribution spec (a mapping of field -> distribution) instead."
             )
         family = named[family]
+        kwargs = FAMILY_USERS.get(base, {}) | kwargs
     return FamilyUser(factory(**kwargs), family)

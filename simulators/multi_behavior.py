@@ -273,6 +273,21 @@ def generate_catalog(
     return dataclasses.replace(base, embedding=vectors, duration=duration, quality=quality), centroids
 
 
+WATCH_LIKE_CONFLICT: dict[str, float] = {
+    "horizon_days": 1.0,
+    "leave_base": 0.05,
+    "leave_dissatisfaction": 0.0,
+    "return_gap_sensitivity": 0.0,
+    "length_penalty": 0.0,
+    "quality_weight": 0.0,
+    "engagement_scale": 4.0,
+    "like_bias": -3.0,
+}
+"""Users whose watch time pays for long items while likes follow appeal alone, and retention ignores both:
+a watch-time policy can trade likes, shares and follows away at no long-term cost (the hard case for the
+two-stage constrained policy)."""
+
+
 def make_simulator(
     num_items: int = 10_000,
     num_topics: int = 20,

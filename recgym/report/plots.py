@@ -59,17 +59,15 @@ def trade_off(summary: ScenarioSummary, x_metric: str, y_metric: str) -> str | N
     figure, axis = plt.subplots(figsize=FIGURE_SIZE)
     for label in summary.ranking:
         x_cell, y_cell = summary.cells[label][x_metric], summary.cells[label][y_metric]
-        x_error = (
-            [[max(x_cell.mean - x_cell.low, 0)], [max(x_cell.high - x_cell.mean, 0)]]
-            if x_cell.low == x_cell.low
-            else None
+        axis.errorbar(
+            [x_cell.mean],
+            [y_cell.mean],
+            xerr=x_cell.error_bar(),
+            yerr=y_cell.error_bar(),
+            fmt="o",
+            capsize=3,
+            label=label,
         )
-        y_error = (
-            [[max(y_cell.mean - y_cell.low, 0)], [max(y_cell.high - y_cell.mean, 0)]]
-            if y_cell.low == y_cell.low
-            else None
-        )
-        axis.errorbar([x_cell.mean], [y_cell.mean], xerr=x_error, yerr=y_error, fmt="o", capsize=3, label=label)
     axis.set_xlabel(f"{x_metric} ({METRICS[x_metric].description})", fontsize=8)
     axis.set_ylabel(y_metric)
     axis.set_title(f"{summary.scenario}: {y_metric} vs {x_metric}")

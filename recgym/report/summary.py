@@ -31,6 +31,12 @@ class Cell:
             return _number(self.mean)
         return f"{_number(self.mean)} [{_number(self.low)}, {_number(self.high)}]"
 
+    def error_bar(self) -> list[list[float]] | None:
+        """[[below], [above]] the mean, as matplotlib's errorbar takes it; None without an interval."""
+        if math.isnan(self.low):
+            return None
+        return [[max(self.mean - self.low, 0.0)], [max(self.high - self.mean, 0.0)]]
+
     def short_text(self) -> str:
         """'1,234 ±30' (the interval's larger half-width), for narrow terminal tables."""
         if math.isnan(self.mean) or math.isnan(self.low):

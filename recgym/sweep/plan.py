@@ -57,7 +57,7 @@ class SweepPlan:
             for policy in policies:
                 for point in self._policy_points(policy):
                     for seed in self.seeds:
-                        specs.append(RunSpec(scenario, policy, seed, point, point, self.device))
+                        specs.append(RunSpec(scenario, policy, seed, point, self.device))
         return specs
 
     def _policy_points(self, policy: str) -> list[dict[str, Any]]:

@@ -41,9 +41,7 @@ class RunSpec:
     policy: str
     seed: int
     policy_params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Constructor (static/online) or config (RL) overrides, e.g. {alpha = 0.5}."""
-    variant: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """The parameter-grid point this run belongs to (shown in reports); {} outside grids."""
+    """Constructor (static/online) or config (RL) overrides from a parameter grid, e.g. {alpha = 0.5}."""
     device: str = "cpu"
     checkpoint_dir: str | None = None
     """Where an RL run keeps its trainer checkpoint (set by the sweep), so a killed sweep resumes training midway."""
@@ -51,18 +49,20 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         """Stable id: scenario, policy, seed and a short hash of the grid point."""
-        variant = ""
-        if self.variant:
-            digest = hashlib.sha1(json.dumps(self.variant, sort_keys=True, default=str).encode()).hexdigest()
-            variant = f"-{digest[:8]}"
-        return f"{self.scenario.name}--{self.policy}{variant}--seed{self.seed}"
+        point = ""
+        if self.policy_params:
+            digest = hashlib.sha1(json.dumps(self.policy_params, sort_keys=True, default=str).encode()).hexdigest()
+            point = f"-{digest[:8]}"
+        return f"{self.scenario.name}--{self.policy}{point}--seed{self.seed}"
 
     @property
     def policy_label(self) -> str:
         """The policy as reports name it: 'linucb' or 'linucb (alpha=0.5)' for a grid point."""
-        if not self.variant:
+        if not self.policy_params:
             return self.policy
-        return f"{self.policy} (" + ", ".join(f"{key}={value}" for key, value in sorted(self.variant.items())) + ")"
+        return (
+            f"{self.policy} (" + ", ".join(f"{key}={value}" for key, value in sorted(self.policy_params.items())) + ")"
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,7 +92,6 @@ class ResultsStore:
         _atomic_write_parquet(curve, self.curves_dir / f"{spec.run_id}.parquet")
         finished_at = time.time()
         row = identity | {
-            "variant": json.dumps(spec.variant, sort_keys=True, default=str),
             "policy_params": json.dumps(spec.policy_params, sort_keys=True, default=str),
             "seconds": result.seconds,
             "resumed_from": result.resumed_from,

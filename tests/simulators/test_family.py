@@ -95,19 +95,8 @@ def test_long_term_families_mix_users_who_want_opposite_slates(family: str) -> N
     assert totals["kale"][sensitive].mean() > 1.3 * totals["clickbait"][sensitive].mean()
 
 
-NOVELTY_USERS = {
-    "base": "fatigue_novelty",
-    "horizon_days": 3.0,
-    "num_topics": 4,
-    "novelty_level_spread": 0.0,
-    "initial_familiarity": 0.0,
-    "interest_weight": 0.0,
-    "familiarity_rate": 0.6,
-    "no_click_score": -1.0,
-    "leave_dissatisfaction": 0.0,
-    "return_gap_sensitivity": 0.0,
-}
-"""The users of ``benchmarks/rl_long_term.py`` experiment ``sim2rec_novelty`` (its NOVELTY_USERS)."""
+NOVELTY_USERS = {"base": "fatigue_novelty", "horizon_days": 3.0}
+"""The users of ``benchmarks/rl_long_term.py`` experiment ``sim2rec_novelty`` (FAMILY_USERS fills in the rest)."""
 
 
 class _UnfamiliarFirst(ScoringPolicy):

@@ -22,21 +22,11 @@ from policies.rl.slate_distribution import slate_log_prob_and_entropy
 from policies.rl.trainer import make_vector_env
 from recgym.errors import ConfigError
 from recgym.eval.rollout import EpisodeTotals, evaluate_policy
+from simulators.multi_behavior import WATCH_LIKE_CONFLICT
 
 ENV_ID = "recgym/MultiBehaviorRetention-v0"
-CONFLICT_ENV = {
-    "num_items": 500,
-    "horizon_days": 1.0,
-    "leave_base": 0.05,
-    "leave_dissatisfaction": 0.0,
-    "return_gap_sensitivity": 0.0,
-    "length_penalty": 0.0,
-    "quality_weight": 0.0,
-    "engagement_scale": 4.0,
-    "like_bias": -3.0,
-}
-"""Watch time pays for long items while likes follow appeal alone, and retention ignores both: a watch-time
-policy can trade likes away at no long-term cost, which is what the constraint must prevent."""
+CONFLICT_ENV = {"num_items": 500, **WATCH_LIKE_CONFLICT}
+"""Watch time against likes (``simulators.multi_behavior.WATCH_LIKE_CONFLICT``): what the constraint must prevent."""
 USERS, ROLLOUT = 128, 16
 CHUNK = USERS * ROLLOUT
 STAGE_ONE = 10 * CHUNK
