@@ -17,8 +17,12 @@ baseline with a 95% t-interval over seeds. Experiments:
 - ``constrained`` / ``conflict``: the two-stage constrained policy and PPO on multi-behaviour
   retention (default users, and users whose watch time conflicts with their likes), with the
   auxiliary signals beside the constrained policy's bounds (bound_fraction x its specialists');
-- ``sim2rec``: Sim2Rec and unconditioned PPO trained on the ``train`` family and scored on
-  the disjoint ``heldout`` family.
+- ``sim2rec``: Sim2Rec, the same actor-critic without its history encoder ("ppo (current
+  step)", Sim2Rec's unconditioned baseline) and PPO reading its pooled history summary, all
+  trained on the ``train`` long-term-satisfaction family and scored on the disjoint ``heldout``
+  family (users who differ in how long they watch kale);
+- ``sim2rec_sensitivity`` / ``sim2rec_novelty``: two earlier families where Sim2Rec (then
+  reading PPO's history summary too) did not beat PPO, kept to reproduce that record.
 
 Finished runs are stored in ``--results`` (JSON) as they complete, so an interrupted
 benchmark resumes where it stopped.
@@ -55,10 +59,30 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "slateq": {"num_users": TRAIN_USERS, "total_steps": 500_000},
     "constrained": {"num_users": TRAIN_USERS, "total_steps": 300_000, "stage_one_steps": 120_000},
     "sim2rec": PPO_BUDGET,
+    "ppo (current step)": {"algorithm": "ppo", **PPO_BUDGET, "history_summary": False},
 }
+"""Per policy name: the registered algorithm (``algorithm``, default the name) and its training settings."""
 CONFLICT = {"num_items": 500, **WATCH_LIKE_CONFLICT}
 FAMILY_TRAIN = {"family": "train", "history_length": 20, "horizon_days": 3.0}
 FAMILY_HELDOUT = {"family": "heldout", "history_length": 20, "horizon_days": 3.0}
+SENSITIVITY_FAMILIES = {
+    # The first long-term-satisfaction families: satisfaction-insensitive vs sensitive users, with
+    # the simulator's default clickbait appeal and noise.
+    "train": {
+        "sensitivity": {"choice": [0.0, 0.5]},
+        "memory_discount": {"uniform": [0.5, 0.65]},
+        "click_clickbait_weight": {"uniform": [1.0, 2.5]},
+        "return_gap_sensitivity": {"uniform": [1.5, 3.0]},
+    },
+    "heldout": {
+        "sensitivity": {"choice": [0.05, 0.8]},
+        "memory_discount": {"uniform": [0.35, 0.5]},
+        "click_clickbait_weight": {"uniform": [2.5, 3.5]},
+        "return_gap_sensitivity": {"uniform": [0.5, 1.5]},
+    },
+}
+EARLIER_SIM2REC = {"sim2rec": {"history_summary": True}}
+"""How Sim2Rec ran in the earlier family experiments: its actor-critic also read PPO's history summary."""
 NOVELTY_USERS = {"base": "fatigue_novelty", "history_length": 20, "horizon_days": 3.0}
 """Fatigue-and-novelty users with the family's fixed settings (``simulators.family.FAMILY_USERS``)."""
 NOVELTY_TRAIN = {**NOVELTY_USERS, "family": "train"}
@@ -84,13 +108,21 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "env_id": FAMILY,
         "train_kwargs": FAMILY_TRAIN,
         "eval_kwargs": FAMILY_HELDOUT,
+        "algorithms": ["sim2rec", "ppo (current step)", "ppo"],
+    },
+    "sim2rec_sensitivity": {
+        "env_id": FAMILY,
+        "train_kwargs": FAMILY_TRAIN | {"family": SENSITIVITY_FAMILIES["train"]},
+        "eval_kwargs": FAMILY_HELDOUT | {"family": SENSITIVITY_FAMILIES["heldout"]},
         "algorithms": ["sim2rec", "ppo"],
+        "settings": EARLIER_SIM2REC,
     },
     "sim2rec_novelty": {
         "env_id": FAMILY,
         "train_kwargs": NOVELTY_TRAIN,
         "eval_kwargs": NOVELTY_HELDOUT,
         "algorithms": ["sim2rec", "ppo"],
+        "settings": EARLIER_SIM2REC,
     },
 }
 MEASURES = ("watch_time", "return_visits", "liked", "shared", "followed")
@@ -118,13 +150,14 @@ def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, d
     elif name == "random":
         policy = RandomPolicy(env.slate_size, seed=seed)
     else:
+        settings = ALGORITHM_SETTINGS[name] | experiment.get("settings", {}).get(name, {})
         trainer = make_trainer(
-            name,
+            settings.pop("algorithm", name),
             env_id=experiment["env_id"],
             env_kwargs=experiment["train_kwargs"],
             device=device,
             seed=seed,
-            **ALGORITHM_SETTINGS[name],
+            **settings,
         )
         trainer.train(progress=False)
         policy = trainer.policy()
@@ -137,9 +170,9 @@ def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, d
 
 def already_run(results: dict[str, Any], experiment: dict[str, Any], name: str, seed: int) -> dict[str, Any] | None:
     """The same policy, seed and env settings measured in another experiment (e.g. PPO on MBR), if any."""
-    settings = ("env_id", "train_kwargs", "eval_kwargs")
+    settings = ("env_id", "train_kwargs", "eval_kwargs", "settings")
     for other_name, other in EXPERIMENTS.items():
-        same = all(other[key] == experiment[key] for key in settings)
+        same = all(other.get(key) == experiment.get(key) for key in settings)
         found = results.get(other_name, {}).get(name, {}).get(str(seed))
         if same and found is not None:
             return found

@@ -7,10 +7,10 @@ equals single-user runs. The wrapped simulator sees ordinary per-user parameter 
 
 Named families ship for the long-term simulators: ``train`` covers one region of
 parameter space and ``heldout`` a disjoint one, so a policy trained on ``train`` can be
-scored on users it has never met (Sim2Rec, Chen et al. 2023). The long-term-satisfaction
-families mix two kinds of user that want opposite slates, so one behaviour for everyone
-must compromise and knowing the user is worth something; a family whose users all want
-the same thing cannot show that conditioning helps.
+scored on users it has never met (Sim2Rec, Chen et al. 2023). Each named family mixes two
+kinds of user that want opposite slates, so one behaviour for everyone must compromise and
+knowing the user is worth something; a family whose users all want the same thing cannot
+show that conditioning helps.
 """
 
 from __future__ import annotations
@@ -102,19 +102,25 @@ class FamilyUser:
 # Named families: ``train`` and a disjoint ``heldout`` region per simulator.
 FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
     "long_term_satisfaction": {
-        # Two kinds of user in each family: satisfaction-insensitive ones, for whom clickbait
-        # simply pays more, and sensitive ones, whom clickbait drives away (kale wins). No one
-        # slate rule is best for both, so knowing who is in front of you matters. Held-out:
-        # other sensitivities, faster-forgetting users, stronger clickbait pull, weaker
-        # return-gap response; every range disjoint from train.
+        # Two kinds of user in each family, told apart only by how long they watch: clickbait
+        # watchers (kale_mean low), for whom clickbait pays several times what kale does, and
+        # kale watchers (kale_mean high), who watch kale for long. Everyone clicks clickbait
+        # more, so what a user clicks does not say which kind they are; how long they stay
+        # after a click does. Satisfaction still moves with the diet (sensitivity > 0), so
+        # clickbait keeps its long-term cost. Three clickbait watchers come for each kale watcher,
+        # whose long views would otherwise outweigh them in the total. Held-out: more extreme kinds, more sensitive and
+        # faster-forgetting users, a stronger clickbait pull and a weaker return-gap response;
+        # every range disjoint from train. ``FAMILY_USERS`` fixes clickbait's appeal and the noise.
         "train": {
-            "sensitivity": {"choice": [0.0, 0.5]},
+            "kale_mean": {"choice": [2.0, 2.0, 2.0, 9.0]},
+            "sensitivity": {"uniform": [0.1, 0.2]},
             "memory_discount": {"uniform": [0.5, 0.65]},
             "click_clickbait_weight": {"uniform": [1.0, 2.5]},
             "return_gap_sensitivity": {"uniform": [1.5, 3.0]},
         },
         "heldout": {
-            "sensitivity": {"choice": [0.05, 0.8]},
+            "kale_mean": {"choice": [1.5, 1.5, 1.5, 9.5]},
+            "sensitivity": {"uniform": [0.2, 0.3]},
             "memory_discount": {"uniform": [0.35, 0.5]},
             "click_clickbait_weight": {"uniform": [2.5, 3.5]},
             "return_gap_sensitivity": {"uniform": [0.5, 1.5]},
@@ -158,6 +164,7 @@ FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 FAMILY_USERS: dict[str, dict[str, Any]] = {
+    "long_term_satisfaction": {"choc_mean": 6.0, "choc_stddev": 0.5, "kale_stddev": 0.5},
     "fatigue_novelty": {
         "num_topics": 4,
         "novelty_level_spread": 0.0,
@@ -170,7 +177,9 @@ FAMILY_USERS: dict[str, dict[str, Any]] = {
     },
 }
 """Fixed settings a base's named families are designed around, applied as (overridable) defaults. For
-fatigue_novelty: four topics, no topic interest, familiarity built from clicks alone and each user's novelty
+long_term_satisfaction: one clickbait appeal for everyone (log-engagement mean 6 at full satisfaction, between
+the two kinds' kale means) and log-engagement noise of 0.5 rather than 1, so watch time tells the kinds apart
+within a few clicks. For fatigue_novelty: four topics, no topic interest, familiarity built from clicks alone and each user's novelty
 level equal to the drawn median, so familiar vs unfamiliar is the whole choice and novelty seekers and
 routine lovers want opposite slates (the kind shows in every click)."""
 

@@ -53,6 +53,9 @@ class ActorCriticConfig(TrainConfig):
     """Standardise advantages within each minibatch."""
     scale_rewards: bool = True
     """Divide rewards by the running std of discounted returns (watch time runs to hundreds)."""
+    history_summary: bool = True
+    """The networks read a summary of the history window (profile, click rate, watch time). False: the current
+    step alone, a policy unconditioned on who the user has shown themselves to be (Sim2Rec's baseline)."""
 
     def validate(self) -> None:
         super().validate()
@@ -132,6 +135,7 @@ class ActorCriticTrainer(Trainer):
             self.config.hidden_size,
             num_values=self.num_reward_channels(),
             context_size=self.context_size(),
+            history_summary=self.config.history_summary,
         )
 
     # -- Trainer hooks -----------------------------------------------------------------------

@@ -359,11 +359,14 @@ class GoalConditionedActorCritic(nn.Module):
         num_values: int,
         num_goals: int,
         goal_boost: float,
+        history_summary: bool = True,
     ) -> None:
         super().__init__()
         self.num_goals = num_goals
         self.goal_boost = goal_boost
-        self.base = SlateActorCritic(observation_space, hidden_size, num_values, context_size=num_goals)
+        self.base = SlateActorCritic(
+            observation_space, hidden_size, num_values, context_size=num_goals, history_summary=history_summary
+        )
         self.goal_gain = nn.Parameter(torch.zeros(num_goals))
 
     @property
@@ -668,6 +671,7 @@ class HierarchicalTrainer(ActorCriticTrainer):
             self.num_reward_channels(),
             self.goal_space.num_goals,
             self.config.goal_boost,
+            self.config.history_summary,
         )
 
     @property

@@ -41,18 +41,26 @@ def mlp(in_size: int, hidden: int, out_size: int, layers: int = 2) -> nn.Sequent
 class ObservationEncoder(nn.Module):
     """User vector [B, H] and candidate vectors [B, C, H] from an env observation dict.
 
-    The user input summarises the visible history: the watch-time-weighted profile of
-    clicked items, the plain mean of clicked items' features, the click rate, the log
-    watch time (mean and last), the elapsed time, and every simulator extra. Inputs are
-    normalised by running statistics updated from the observations the trainer collects.
+    With ``history_summary`` (the default) the user input summarises the visible history:
+    the watch-time-weighted profile of clicked items, the plain mean of clicked items'
+    features, the click rate, the log watch time (mean and last), the elapsed time, and
+    every simulator extra. Without it the input is the current step alone (the last
+    step's item features, click and log watch time, the elapsed time and the extras): a
+    policy that does not condition on who the user has shown themselves to be, Sim2Rec's
+    "universal" baseline and the base its history encoder adds to. Inputs are normalised
+    by running statistics updated from the observations the trainer collects.
     """
 
-    def __init__(self, observation_space: spaces.Dict, hidden_size: int, context_size: int = 0) -> None:
+    def __init__(
+        self, observation_space: spaces.Dict, hidden_size: int, context_size: int = 0, history_summary: bool = True
+    ) -> None:
         super().__init__()
         self.extra_keys = extra_observation_keys(observation_space)
+        self.history_summary = history_summary
         feature_size = int(observation_space["candidate_features"].shape[-1])
         extra_size = sum(int(torch.tensor(observation_space[key].shape).prod()) for key in self.extra_keys)
-        self.user_input_size = 2 * feature_size + 4 + extra_size
+        history_size = 2 * feature_size + 4 if history_summary else feature_size + 3
+        self.user_input_size = history_size + extra_size
         self.context_size = context_size
         self.user_norm = RunningNorm(self.user_input_size)
         self.item_norm = RunningNorm(feature_size)
@@ -60,7 +68,22 @@ class ObservationEncoder(nn.Module):
         self.item_net = mlp(feature_size, hidden_size, hidden_size)
 
     def user_inputs(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Raw (unnormalised) history summary, [B, user_input_size]."""
+        """Raw (unnormalised) history summary or current step, then the extras, [B, user_input_size]."""
+        features = observation["history_features"]
+        batch = features.shape[0]
+        history = self._history_summary(observation) if self.history_summary else self._current_step(observation)
+        extras = [observation[key].reshape(batch, -1).to(features.dtype) for key in self.extra_keys]
+        return torch.cat([*history, observation["elapsed"], *extras], dim=1)
+
+    @staticmethod
+    def _current_step(observation: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The last history step: its item features, click and log watch time."""
+        last_watch = observation["history_watch_time"][:, -1:]
+        return [observation["history_features"][:, -1], observation["history_clicked"][:, -1:], torch.log1p(last_watch)]
+
+    @staticmethod
+    def _history_summary(observation: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Watch-weighted profile, mean clicked features, click rate, log watch time (mean and last)."""
         features = observation["history_features"]
         clicked = observation["history_clicked"]
         watch = observation["history_watch_time"]
@@ -68,17 +91,13 @@ class ObservationEncoder(nn.Module):
         profile = (features * weights.unsqueeze(-1)).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
         mean_clicked = (features * clicked.unsqueeze(-1)).sum(dim=1) / clicked.sum(dim=1, keepdim=True).clamp_min(1.0)
         log_watch = torch.log1p(watch)
-        columns = [
+        return [
             profile,
             mean_clicked,
             clicked.mean(dim=1, keepdim=True),
             log_watch.mean(dim=1, keepdim=True),
             log_watch[:, -1:],
-            observation["elapsed"],
         ]
-        batch = features.shape[0]
-        columns.extend(observation[key].reshape(batch, -1).to(features.dtype) for key in self.extra_keys)
-        return torch.cat(columns, dim=1)
 
     @torch.no_grad()
     def update_statistics(self, observation: dict[str, torch.Tensor]) -> None:
@@ -146,14 +165,19 @@ class SlateActorCritic(nn.Module):
 
     The critic reads the user vector and the mean candidate vector (what is on offer now).
     ``context_size`` > 0 appends a per-user context (a Sim2Rec user embedding, a
-    hierarchical goal) to the user input.
+    hierarchical goal) to the user input; ``history_summary`` is the encoder's.
     """
 
     def __init__(
-        self, observation_space: spaces.Dict, hidden_size: int, num_values: int = 1, context_size: int = 0
+        self,
+        observation_space: spaces.Dict,
+        hidden_size: int,
+        num_values: int = 1,
+        context_size: int = 0,
+        history_summary: bool = True,
     ) -> None:
         super().__init__()
-        self.encoder = ObservationEncoder(observation_space, hidden_size, context_size)
+        self.encoder = ObservationEncoder(observation_space, hidden_size, context_size, history_summary)
         self.actor = CandidateScorer(hidden_size)
         self.critic = mlp(2 * hidden_size, hidden_size, num_values)
 

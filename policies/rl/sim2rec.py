@@ -41,6 +41,9 @@ class Sim2RecConfig(ActorCriticConfig):
 
     env_id: str = "recgym/Sim2RecFamily-v0"
     env_kwargs: dict[str, Any] = dataclasses.field(default_factory=lambda: {"family": "train", "history_length": 20})
+    history_summary: bool = False
+    """The actor-critic reads the current step and the encoder's embedding (Sim2Rec's pi(a | s, z)); True adds
+    PPO's pooled history summary as well."""
     embedding_size: int = 8
     """Width of the inferred user embedding the policy conditions on."""
     identification_coef: float = 1.0
@@ -100,12 +103,19 @@ class Sim2RecActorCritic(nn.Module):
     """A ``SlateActorCritic`` whose context is the history encoder's user embedding."""
 
     def __init__(
-        self, observation_space: spaces.Dict, hidden_size: int, embedding_size: int, num_hidden_params: int
+        self,
+        observation_space: spaces.Dict,
+        hidden_size: int,
+        embedding_size: int,
+        num_hidden_params: int,
+        history_summary: bool = False,
     ) -> None:
         super().__init__()
         history_length, feature_size = (int(size) for size in observation_space["history_features"].shape)
         self.history_encoder = HistoryEncoder(feature_size, history_length, hidden_size, embedding_size)
-        self.actor_critic = SlateActorCritic(observation_space, hidden_size, context_size=embedding_size)
+        self.actor_critic = SlateActorCritic(
+            observation_space, hidden_size, context_size=embedding_size, history_summary=history_summary
+        )
         self.encoder = self.actor_critic.encoder  # the input statistics the trainer updates
         self.identification_head = nn.Linear(embedding_size, max(num_hidden_params, 1))
 
@@ -138,7 +148,11 @@ class Sim2RecTrainer(ActorCriticTrainer):
             )
         self.target_norm = RunningNorm(max(len(names), 1)).to(self.device)
         network = Sim2RecActorCritic(
-            self.env.single_observation_space, self.config.hidden_size, self.config.embedding_size, len(names)
+            self.env.single_observation_space,
+            self.config.hidden_size,
+            self.config.embedding_size,
+            len(names),
+            self.config.history_summary,
         )
         identifier = [*network.history_encoder.parameters(), *network.identification_head.parameters()]
         self.identification_optimizer = torch.optim.Adam(

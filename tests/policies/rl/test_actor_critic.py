@@ -84,3 +84,23 @@ def test_fast_scoring_paths_equal_the_plain_network() -> None:
     user = torch.randn(64, 16)
     pairs = torch.cat([user.unsqueeze(1).expand_as(plain_items), plain_items, user.unsqueeze(1) * plain_items], dim=-1)
     torch.testing.assert_close(scorer(user, plain_items), scorer.net(pairs))
+
+
+def test_without_history_summary_the_user_input_is_the_current_step_alone() -> None:
+    """``history_summary=False`` (Sim2Rec's unconditioned baseline) ignores every step but the last."""
+    from policies.rl.networks import ObservationEncoder
+    from policies.rl.trainer import make_vector_env
+
+    env = make_vector_env("recgym/LongTermSatisfaction-v0", 32, torch.device("cpu"), {"num_items": 30})
+    observation, _ = env.reset(seed=0)
+    for _ in range(6):
+        observation = env.step(torch.arange(env.slate_size).expand(32, -1))[0]
+    current = ObservationEncoder(env.single_observation_space, hidden_size=16, history_summary=False)
+    summary = ObservationEncoder(env.single_observation_space, hidden_size=16)
+    rewritten = dict(observation)
+    for key in ("history_features", "history_clicked", "history_watch_time"):
+        earlier = torch.rand_like(observation[key][:, :-1])
+        rewritten[key] = torch.cat([earlier, observation[key][:, -1:]], dim=1)
+    torch.testing.assert_close(current.user_inputs(rewritten), current.user_inputs(observation))
+    assert current.user_input_size < summary.user_input_size
+    assert not torch.allclose(summary.user_inputs(rewritten), summary.user_inputs(observation))
