@@ -109,6 +109,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "train_kwargs": FAMILY_TRAIN,
         "eval_kwargs": FAMILY_HELDOUT,
         "algorithms": ["sim2rec", "ppo (current step)", "ppo"],
+        "compare_to": ("ppo (current step)", "ppo"),
     },
     "sim2rec_sensitivity": {
         "env_id": FAMILY,
@@ -199,20 +200,35 @@ def bounds_met(runs: dict[str, Any], by_seed: dict[str, Any], done: list[str], m
     return f" (bound {sum(bounds) / len(bounds):.1f}, met {met}/{len(bounded)})"
 
 
+def paired_difference(runs: dict[str, Any], policy_name: str, reference: str, done: list[str]) -> str:
+    """'policy - reference' watch time per seed, mean ± 95% t half-width ('*' if it excludes zero)."""
+    paired = [seed for seed in done if seed in runs.get(reference, {})]
+    if policy_name == reference or not paired:
+        return ""
+    differences = [
+        runs[policy_name][seed]["means"]["watch_time"] - runs[reference][seed]["means"]["watch_time"] for seed in paired
+    ]
+    mean, half = mean_ci(differences)
+    excludes_zero = not math.isnan(half) and abs(mean) > half
+    return f"{mean:+,.0f} ± {half:,.0f}{' *' if excludes_zero else ''}"
+
+
 def report(results: dict[str, Any], experiment_names: list[str], seeds: int) -> str:
-    """A Markdown table per experiment: policy means and paired differences to the myopic baselines."""
+    """A Markdown table per experiment: policy means and paired differences to the baselines."""
     lines = []
     for experiment_name in experiment_names:
         runs = results.get(experiment_name, {})
         experiment = EXPERIMENTS[experiment_name]
         extra = experiment.get("extra_measures", ())
+        references = [*experiment.get("compare_to", ()), "myopic greedy", "myopic oracle"]
         lines += [
             f"### {experiment_name}: {experiment['env_id']} {experiment['eval_kwargs']}",
             "",
             "| policy | engagement | return visits | "
             + "".join(f"{measure} | " for measure in extra)
-            + "vs myopic greedy | vs myopic oracle | seeds |",
-            "|---|---:|---:|" + "---:|" * len(extra) + "---:|---:|---:|",
+            + "".join(f"vs {reference} | " for reference in references)
+            + "seeds |",
+            "|---|---:|---:|" + "---:|" * (len(extra) + len(references)) + "---:|",
         ]
         for policy_name, by_seed in runs.items():
             done = [str(seed) for seed in range(seeds) if str(seed) in by_seed]
@@ -222,23 +238,13 @@ def report(results: dict[str, Any], experiment_names: list[str], seeds: int) -> 
             for measure in extra:
                 value = mean_ci([by_seed[seed]["means"][measure] for seed in done])
                 cells.append(f"{value[0]:.1f} ± {value[1]:.1f}{bounds_met(runs, by_seed, done, measure)}")
-            for baseline in ("myopic greedy", "myopic oracle"):
-                paired = [seed for seed in done if seed in runs.get(baseline, {})]
-                if policy_name == baseline or not paired:
-                    cells.append("")
-                    continue
-                differences = [
-                    by_seed[seed]["means"]["watch_time"] - runs[baseline][seed]["means"]["watch_time"]
-                    for seed in paired
-                ]
-                mean, half = mean_ci(differences)
-                excludes_zero = not math.isnan(half) and abs(mean) > half
-                cells.append(f"{mean:+,.0f} ± {half:,.0f}{' *' if excludes_zero else ''}")
+            cells.extend(paired_difference(runs, policy_name, reference, done) for reference in references)
             lines.append(f"| {policy_name} | " + " | ".join(cells) + f" | {len(done)} |")
         lines.append("")
     lines.append("Engagement: watch time per user over one episode; ± is the 95% t-interval over seeds;")
-    lines.append("* marks a paired difference whose interval excludes zero. Bounds (constrained experiments):")
-    lines.append("the constrained policy's per-episode floor on each signal, bound_fraction x its specialist's.")
+    lines.append("'vs X' is this policy minus X, paired by seed; * marks an interval that excludes zero.")
+    lines.append("Bounds (constrained experiments): the constrained policy's per-episode floor on each signal,")
+    lines.append("bound_fraction x its specialist's.")
     return "\n".join(lines)
 
 
