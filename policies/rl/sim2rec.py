@@ -1,14 +1,15 @@
 """Sim2Rec: one policy for a whole family of simulators, conditioned on who the user turns out to be.
 
-Trained on ``recgym/Sim2RecFamily-v0``, where every user's simulator parameters (how long
-they watch kale, how much clickbait erodes satisfaction, how fast it recovers, how
+Trained on ``recgym/Sim2RecFamily-v0``, where every user's simulator parameters (how
+long they watch kale, how much clickbait erodes satisfaction, how fast it recovers, how
 sensitive returns are) are drawn per episode and hidden. A history encoder reads the
 user's recent trajectory (each step's clicked item features, click and log watch time)
-and infers a user embedding; the actor-critic reads the current step and that embedding, so whatever it knows about who
-the user is comes through the encoder, and the policy adapts within an episode to the
-user in front of it (Chen et al., "Sim2Rec", 2023: an environment-parameter extractor
-feeding a context-aware policy). The same actor-critic without the encoder, PPO with
-``history_summary=False``, is the unconditioned baseline it is measured against.
+and infers a user embedding; the actor-critic reads the current step and that embedding,
+so whatever it knows about who the user is comes through the encoder, and the policy
+adapts within an episode to the user in front of it (Chen et al., "Sim2Rec", 2023: an
+environment-parameter extractor feeding a context-aware policy). The same actor-critic
+without the encoder, PPO with ``history_summary=False``, is the unconditioned baseline
+it is measured against.
 
 The encoder learns through the policy and value losses and, while training in
 simulation, from an identification loss: a linear head on the embedding predicts the
