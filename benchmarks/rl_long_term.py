@@ -20,7 +20,8 @@ baseline with a 95% t-interval over seeds. Experiments:
 - ``sim2rec``: Sim2Rec, the same actor-critic without its history encoder ("ppo (current
   step)", Sim2Rec's unconditioned baseline) and PPO reading its pooled history summary, all
   trained on the ``train`` long-term-satisfaction family and scored on the disjoint ``heldout``
-  family (users who differ in how long they watch kale);
+  family (users who differ in how long they watch kale); plus Sim2Rec without its
+  identification loss (the encoder learns from the RL losses alone);
 - ``sim2rec_sensitivity`` / ``sim2rec_novelty``: two earlier families where Sim2Rec (then
   reading PPO's history summary too) did not beat PPO, kept to reproduce that record.
 
@@ -60,6 +61,7 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "constrained": {"num_users": TRAIN_USERS, "total_steps": 300_000, "stage_one_steps": 120_000},
     "sim2rec": PPO_BUDGET,
     "ppo (current step)": {"algorithm": "ppo", **PPO_BUDGET, "history_summary": False},
+    "sim2rec (no identification)": {"algorithm": "sim2rec", **PPO_BUDGET, "identification_coef": 0.0},
 }
 """Per policy name: the registered algorithm (``algorithm``, default the name) and its training settings."""
 CONFLICT = {"num_items": 500, **WATCH_LIKE_CONFLICT}
@@ -108,7 +110,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "env_id": FAMILY,
         "train_kwargs": FAMILY_TRAIN,
         "eval_kwargs": FAMILY_HELDOUT,
-        "algorithms": ["sim2rec", "ppo (current step)", "ppo"],
+        "algorithms": ["sim2rec", "ppo (current step)", "ppo", "sim2rec (no identification)"],
         "compare_to": ("ppo (current step)", "ppo"),
     },
     "sim2rec_sensitivity": {
