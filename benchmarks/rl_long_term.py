@@ -7,7 +7,9 @@ until the simulator's horizon). Baselines act on the same users:
 - myopic greedy: recgym's ``MyopicGreedyPolicy`` (the history-profile ranker, what a
   production system without long-term modelling does);
 - myopic oracle: top-K of the true expected immediate reward (the best any one-step policy can do);
-- random.
+- random;
+- diet per kind (Sim2Rec families): the best fixed diet for each user's hidden kind, which
+  reads the hidden parameters: what identifying every user perfectly would be worth.
 
 The table gives, per policy, the mean over seeds of per-user long-term engagement (watch
 time over the episode) and return visits, and the paired difference to each myopic
@@ -43,6 +45,7 @@ from typing import Any
 
 import torch
 
+from policies.base import ScoringPolicy
 from policies.baselines import MyopicGreedyPolicy, OracleGreedyPolicy, RandomPolicy
 from policies.rl import make_trainer
 from policies.rl.trainer import make_vector_env
@@ -112,6 +115,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "eval_kwargs": FAMILY_HELDOUT,
         "algorithms": ["sim2rec", "ppo (current step)", "ppo", "sim2rec (no identification)"],
         "compare_to": ("ppo (current step)", "ppo"),
+        "extra_baselines": ("diet per kind",),
     },
     "sim2rec_sensitivity": {
         "env_id": FAMILY,
@@ -140,6 +144,28 @@ def per_user_means(env: RecVectorEnv, policy: Any, seed: int) -> dict[str, float
 BASELINES = ("myopic greedy", "myopic oracle", "random")
 
 
+KALE_WATCHER_THRESHOLD = 5.0
+"""kale_mean above which a long-term-satisfaction family user is a kale watcher (the kinds are 2 / 9, 1.5 / 9.5)."""
+
+
+class DietPerKind(ScoringPolicy):
+    """The family's yardstick: the best fixed diet for each user's hidden kind (reads the hidden kale_mean).
+
+    Clickbait first for clickbait watchers, kale first for kale watchers; no deployable
+    policy can read the kind, so this is what identifying users perfectly would be worth.
+    """
+
+    def __init__(self, env: RecVectorEnv, seed: int = 0) -> None:
+        super().__init__(env.slate_size, seed)
+        self.env = env
+        self.column = env.simulator.distribution.names.index("kale_mean")
+
+    def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+        kale_watcher = self.env.state.user.params[:, self.column] > KALE_WATCHER_THRESHOLD
+        clickbait = observation["candidate_features"][..., -1]
+        return torch.where(kale_watcher.unsqueeze(1), -clickbait, clickbait)
+
+
 def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, device: str) -> dict[str, Any]:
     """Train (unless a baseline) and evaluate one policy for one seed; per-user means and seconds."""
     started = time.perf_counter()
@@ -152,6 +178,8 @@ def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, d
         policy = OracleGreedyPolicy(env, seed=seed)
     elif name == "random":
         policy = RandomPolicy(env.slate_size, seed=seed)
+    elif name == "diet per kind":
+        policy = DietPerKind(env, seed=seed)
     else:
         settings = ALGORITHM_SETTINGS[name] | experiment.get("settings", {}).get(name, {})
         trainer = make_trainer(
@@ -269,7 +297,7 @@ def main() -> None:
         for experiment_name in arguments.experiments:
             experiment = EXPERIMENTS[experiment_name]
             trained = [name for name in experiment["algorithms"] if name in (arguments.algorithms or [name])]
-            for name in [*trained, *BASELINES]:
+            for name in [*trained, *BASELINES, *experiment.get("extra_baselines", ())]:
                 by_seed = results.setdefault(experiment_name, {}).setdefault(name, {})
                 if str(seed) in by_seed:
                     continue
