@@ -177,11 +177,11 @@ FAMILY_USERS: dict[str, dict[str, Any]] = {
     },
 }
 """Fixed settings a base's named families are designed around, applied as (overridable) defaults. For
-long_term_satisfaction: one clickbait appeal for everyone (log-engagement mean 6 at full satisfaction, between
-the two kinds' kale means) and log-engagement noise of 0.5 rather than 1, so watch time tells the kinds apart
-within a few clicks. For fatigue_novelty: four topics, no topic interest, familiarity built from clicks alone and each user's novelty
-level equal to the drawn median, so familiar vs unfamiliar is the whole choice and novelty seekers and
-routine lovers want opposite slates (the kind shows in every click)."""
+long_term_satisfaction: one clickbait appeal for everyone (log-engagement mean 6 at full satisfaction,
+between the two kinds' kale means) and log-engagement noise of 0.5 rather than 1, so watch time tells the
+kinds apart within a few clicks. For fatigue_novelty: four topics, no topic interest, familiarity built from
+clicks alone and each user's novelty level equal to the drawn median, so familiar vs unfamiliar is the whole
+choice and novelty seekers and routine lovers want opposite slates (the kind shows in every click)."""
 
 
 def make_family_simulator(
