@@ -103,13 +103,13 @@ class FamilyUser:
 FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
     "long_term_satisfaction": {
         # Two kinds of user in each family, told apart only by how long they watch: clickbait
-        # watchers (kale_mean low), for whom clickbait pays several times what kale does, and
-        # kale watchers (kale_mean high), who watch kale for long. Everyone clicks clickbait
-        # more, so what a user clicks does not say which kind they are; how long they stay
-        # after a click does. Satisfaction still moves with the diet (sensitivity > 0), so
-        # clickbait keeps its long-term cost. Three clickbait watchers come for each kale watcher,
-        # whose long views would otherwise outweigh them in the total. Held-out: more extreme kinds, more sensitive and
-        # faster-forgetting users, a stronger clickbait pull and a weaker return-gap response;
+        # watchers (kale_mean low), for whom clickbait pays several times what kale does, and kale
+        # watchers (kale_mean high), who watch kale for long. Everyone clicks clickbait more, so
+        # what a user clicks does not say which kind they are; how long they stay after a click
+        # does. Satisfaction still moves with the diet (sensitivity > 0), so clickbait keeps its
+        # long-term cost. Three clickbait watchers come for each kale watcher, whose long views
+        # would otherwise outweigh them in the total. Held-out: more extreme kinds, more sensitive
+        # and faster-forgetting users, a stronger clickbait pull and a weaker return-gap response;
         # every range disjoint from train. ``FAMILY_USERS`` fixes clickbait's appeal and the noise.
         "train": {
             "kale_mean": {"choice": [2.0, 2.0, 2.0, 9.0]},
