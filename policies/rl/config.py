@@ -60,6 +60,13 @@ class TrainConfig:
                 raise ConfigError(f"{type(self).__name__}.{name} must be a positive finite number; got {value}.")
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be >= 0 (0: only at the end); got {self.checkpoint_every}.")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type in ("bool", bool) and not isinstance(value, bool):
+                raise ConfigError(
+                    f"{type(self).__name__}.{field.name} must be true or false; got {value!r} "
+                    f"({type(value).__name__}). On the command line write {field.name}=true or {field.name}=false."
+                )
         if not isinstance(self.env_kwargs, dict):
             raise ConfigError(f"env_kwargs must be a dict of keyword arguments; got {type(self.env_kwargs).__name__}.")
 

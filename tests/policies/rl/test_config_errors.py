@@ -43,6 +43,7 @@ def test_unavailable_device_is_refused() -> None:
         ({"learning_rate": -1.0}, "learning_rate must be a positive"),
         ({"num_minibatches": 10_000, "num_users": 4, "rollout_steps": 2}, "exceeds the rollout"),
         ({"gamme": 0.9}, r"Unknown PPOConfig field\(s\) \['gamme'\]"),
+        ({"history_summary": "False"}, r"history_summary must be true or false; got 'False' \(str\)"),
     ],
 )
 def test_invalid_fields_name_themselves(fields: dict, message: str) -> None:
