@@ -19,6 +19,8 @@ baseline with a 95% t-interval over seeds. Experiments:
 - ``constrained`` / ``conflict``: the two-stage constrained policy and PPO on multi-behaviour
   retention (default users, and users whose watch time conflicts with their likes), with the
   auxiliary signals beside the constrained policy's bounds (bound_fraction x its specialists');
+- ``hierarchical``: the hierarchical policy (learned goal planner over a goal-conditioned
+  PPO) and PPO on the fatigue-and-novelty simulator;
 - ``sim2rec``: Sim2Rec, the same actor-critic without its history encoder ("ppo (current
   step)", Sim2Rec's unconditioned baseline) and PPO reading its pooled history summary, all
   trained on the ``train`` long-term-satisfaction family and scored on the disjoint ``heldout``
@@ -63,6 +65,7 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "slateq": {"num_users": TRAIN_USERS, "total_steps": 500_000},
     "constrained": {"num_users": TRAIN_USERS, "total_steps": 300_000, "stage_one_steps": 120_000},
     "sim2rec": PPO_BUDGET,
+    "hierarchical": PPO_BUDGET,
     "ppo (current step)": {"algorithm": "ppo", **PPO_BUDGET, "history_summary": False},
     "sim2rec (no identification)": {"algorithm": "sim2rec", **PPO_BUDGET, "identification_coef": 0.0},
 }
@@ -108,6 +111,13 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
         "eval_kwargs": CONFLICT,
         "algorithms": ["constrained", "ppo"],
         "extra_measures": ("liked", "shared", "followed"),
+    },
+    "hierarchical": {
+        "env_id": "recgym/FatigueNovelty-v0",
+        "train_kwargs": {},
+        "eval_kwargs": {},
+        "algorithms": ["hierarchical", "ppo"],
+        "compare_to": ("ppo",),
     },
     "sim2rec": {
         "env_id": FAMILY,
