@@ -51,6 +51,22 @@ def test_learns_to_beat_random_on_small_long_term_satisfaction(algorithm: str) -
     assert learned > 1.3 * random_watch_time(SMALL_LTS["env_id"], SMALL_LTS["env_kwargs"])
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ppo_learns_on_cuda_with_every_tensor_on_the_device() -> None:
+    from policies.rl.trainer import make_vector_env
+    from recgym.eval.rollout import evaluate_policy
+
+    settings = SMALL_LTS | {"device": "cuda"}
+    trainer = make_trainer("ppo", **settings, num_users=128, total_steps=128 * 16 * 25, rollout_steps=16)
+    trainer.train(progress=False)
+    assert all(parameter.is_cuda for parameter in trainer.network.parameters())
+    assert all(value.is_cuda for value in trainer.buffer.observations.values())
+    env = make_vector_env(SMALL_LTS["env_id"], 256, torch.device("cuda"), SMALL_LTS["env_kwargs"])
+    learned = float(evaluate_policy(env, trainer.policy(), seed=10_000).watch_time.mean())
+    assert learned > 1.3 * random_watch_time(SMALL_LTS["env_id"], SMALL_LTS["env_kwargs"])
+
+
 @pytest.mark.parametrize("algorithm", ["ppo", "a2c"])
 def test_resume_from_checkpoint_continues_identically(algorithm: str, tmp_path) -> None:
     settings = dict(SMALL_LTS, num_users=32, rollout_steps=8, checkpoint_every=2)
