@@ -6,7 +6,7 @@ offline evaluator gets (contexts, slates, exact propensities, rewards); ``on_pol
 runs the target itself on the same users and contexts and averages the oracle's expected
 reward, so every estimator's bias can be measured, not guessed.
 
-Estimators (each returns an ``OffPolicyEstimate`` with a normal 95% CI over rows):
+Estimators (each returns an ``OffPolicyEstimate`` with a normal 95% CI, over users where known):
 
 - ``ips``: full-slate inverse propensity scoring, mean of w r with w = pi_e(slate) / pi_b(slate).
   Unbiased whenever pi_b > 0 wherever pi_e > 0; variance grows with the number of slates.
@@ -21,8 +21,10 @@ Estimators (each returns an ``OffPolicyEstimate`` with a normal 95% CI over rows
   the item at that position (position-based click models such as LinearClick), with a variance
   that grows with K instead of with the number of slates.
 
-Rows are treated as independent for the confidence intervals; rows of one user share the
-user, so the intervals are somewhat too narrow on logs with many steps per user.
+Rows of one user are correlated (the same hidden user, a history that carries over), so
+a log may say who each row belongs to (``groups``; ``collect_log`` records the user): the
+intervals then treat users, not rows, as independent (a cluster-robust variance), which
+widens them on logs with many steps per user. Without ``groups`` rows are independent.
 
 Example::
 
@@ -75,14 +77,19 @@ class LoggedBandit:
     """The slate's reward, float64 [N]: the env's reward, which sums ``position_rewards`` for click rewards."""
     oracle_rewards: torch.Tensor | None = None
     """Simulator-only: true expected reward of every candidate shown alone, float64 [N, C]; None for real logs."""
+    groups: torch.Tensor | None = None
+    """Who each row belongs to (a user id), int64 [N]: rows of one group count as one independent unit in the
+    confidence intervals. None: every row independent (logs without user ids)."""
 
     def __post_init__(self) -> None:
         for name in ("propensities", "position_propensities", "position_rewards", "rewards", "oracle_rewards"):
             value = getattr(self, name)
             if isinstance(value, torch.Tensor) and value.dtype != torch.float64:
                 object.__setattr__(self, name, value.to(torch.float64))
-        if isinstance(self.slates, torch.Tensor) and self.slates.dtype != torch.int64:
-            object.__setattr__(self, "slates", self.slates.to(torch.int64))
+        for name in ("slates", "groups"):
+            value = getattr(self, name)
+            if isinstance(value, torch.Tensor) and value.dtype != torch.int64:
+                object.__setattr__(self, name, value.to(torch.int64))
         self.validate()
 
     @property
@@ -122,6 +129,8 @@ class LoggedBandit:
         fields.update({f"observations[{name!r}]": value for name, value in self.observations.items()})
         if self.oracle_rewards is not None:
             fields["oracle_rewards"] = self.oracle_rewards
+        if self.groups is not None:
+            fields["groups"] = self.groups
         num_rows = self.num_rows
         mismatched = {name: int(value.shape[0]) for name, value in fields.items() if value.shape[0] != num_rows}
         if mismatched:
@@ -139,6 +148,8 @@ class LoggedBandit:
         }
         if self.oracle_rewards is not None:
             expected["oracle_rewards"] = (num_rows, self.num_candidates)
+        if self.groups is not None:
+            expected["groups"] = (num_rows,)
         for name, shape in expected.items():
             if tuple(getattr(self, name).shape) != shape:
                 raise LoggedDataError(f"{name} must have shape {shape}; got {tuple(getattr(self, name).shape)}.")
@@ -196,7 +207,8 @@ def collect_log(
     after every step, so a learning behaviour (an EpsilonMixture around a bandit) keeps
     learning: its propensities then change over time but each row's stays exact for the policy
     that chose it. ``record_oracle`` keeps the simulator's true per-candidate rewards
-    (``oracle_rewards``) for oracle baselines.
+    (``oracle_rewards``) for oracle baselines. Each row's group is its user (the env slot), so the
+    estimates' intervals count users, not steps, as independent.
     """
     if num_steps <= 0:
         raise ConfigError(f"num_steps must be positive; got {num_steps}.")
@@ -207,6 +219,7 @@ def collect_log(
     observations, slates, propensities, position_propensities, position_rewards, rewards, oracles = (
         [] for _ in range(7)
     )
+    users = torch.arange(oracle_env.num_envs, device=observation["candidate_features"].device)
     for _ in range(num_steps):
         slate = behaviour.sample(observation)
         propensities.append(behaviour.propensity(observation, slate))
@@ -230,6 +243,7 @@ def collect_log(
         position_rewards=torch.cat(position_rewards),
         rewards=torch.cat(rewards),
         oracle_rewards=torch.cat(oracles) if record_oracle else None,
+        groups=users.repeat(num_steps),
     )
 
 
@@ -359,17 +373,32 @@ class OffPolicyEstimate:
         return (self.ci_high - self.ci_low) / (2 * _NORMAL_95)
 
     @classmethod
-    def from_influence(cls, name: str, value: float, influence: torch.Tensor) -> OffPolicyEstimate:
-        """``value`` with a CI from per-row influence terms [N] (the contributions minus their mean for a mean)."""
+    def from_influence(
+        cls, name: str, value: float, influence: torch.Tensor, groups: torch.Tensor | None = None
+    ) -> OffPolicyEstimate:
+        """``value`` with a CI from per-row influence terms [N] (the contributions minus their mean for a mean).
+
+        With ``groups`` [N] the variance is cluster-robust: influence is summed within each group and
+        the groups are the independent units, G / (G - 1) * sum_g S_g^2 / N^2. With one row per group
+        this is the plain row variance exactly.
+        """
         count = int(influence.numel())
-        half_width = _NORMAL_95 * float(influence.std()) / math.sqrt(count) if count > 1 else float("nan")
+        if groups is None:
+            standard_error = float(influence.std()) / math.sqrt(count) if count > 1 else float("nan")
+        else:
+            _, group_of_row = torch.unique(groups, return_inverse=True)
+            num_groups = int(group_of_row.max()) + 1
+            sums = influence.new_zeros(num_groups).index_add_(0, group_of_row.to(influence.device), influence)
+            variance = num_groups / (num_groups - 1) * float(sums.square().sum()) / count**2
+            standard_error = math.sqrt(variance) if num_groups > 1 else float("nan")
+        half_width = _NORMAL_95 * standard_error
         return cls(name, value, value - half_width, value + half_width, count)
 
     @classmethod
-    def of_mean(cls, name: str, contributions: torch.Tensor) -> OffPolicyEstimate:
-        """The mean of per-row contributions [N] and its CI."""
+    def of_mean(cls, name: str, contributions: torch.Tensor, groups: torch.Tensor | None = None) -> OffPolicyEstimate:
+        """The mean of per-row contributions [N] and its CI (cluster-robust over ``groups`` when given)."""
         value = float(contributions.mean())
-        return cls.from_influence(name, value, contributions - value)
+        return cls.from_influence(name, value, contributions - value, groups)
 
 
 def _check_target(log: LoggedBandit, target: SlateDistribution) -> None:
@@ -393,7 +422,7 @@ def _target_marginals(log: LoggedBandit, target: SlateDistribution) -> torch.Ten
 
 def ips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEstimate:
     """Full-slate IPS: mean of w r. Assumes exact behaviour propensities with support wherever the target goes."""
-    return OffPolicyEstimate.of_mean("ips", importance_weights(log, target) * log.rewards)
+    return OffPolicyEstimate.of_mean("ips", importance_weights(log, target) * log.rewards, log.groups)
 
 
 def snips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEstimate:
@@ -409,7 +438,8 @@ def snips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEstimate:
             "for this target. Log with more exploration (EpsilonMixture with a larger epsilon)."
         )
     value = float((weights * log.rewards).sum() / weights.sum())
-    return OffPolicyEstimate.from_influence("snips", value, weights * (log.rewards - value) / mean_weight)
+    influence = weights * (log.rewards - value) / mean_weight
+    return OffPolicyEstimate.from_influence("snips", value, influence, log.groups)
 
 
 def _direct_method_rows(log: LoggedBandit, target: SlateDistribution, predicted: torch.Tensor) -> torch.Tensor:
@@ -431,7 +461,7 @@ def direct_method(log: LoggedBandit, target: SlateDistribution, model: RewardMod
     Assumes the model is right and that a slate's value is the sum of its items' position-free
     values; uses the log only for its contexts.
     """
-    return OffPolicyEstimate.of_mean("dm", _direct_method_rows(log, target, _predict(log, model)))
+    return OffPolicyEstimate.of_mean("dm", _direct_method_rows(log, target, _predict(log, model)), log.groups)
 
 
 def doubly_robust(log: LoggedBandit, target: SlateDistribution, model: RewardModel) -> OffPolicyEstimate:
@@ -443,7 +473,7 @@ def doubly_robust(log: LoggedBandit, target: SlateDistribution, model: RewardMod
     predicted = _predict(log, model)
     logged_prediction = predicted.gather(1, log.slates).sum(dim=1)
     correction = importance_weights(log, target) * (log.rewards - logged_prediction)
-    return OffPolicyEstimate.of_mean("dr", _direct_method_rows(log, target, predicted) + correction)
+    return OffPolicyEstimate.of_mean("dr", _direct_method_rows(log, target, predicted) + correction, log.groups)
 
 
 def independent_ips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEstimate:
@@ -455,7 +485,7 @@ def independent_ips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEs
     """
     target_marginals = _target_marginals(log, target).gather(2, log.slates.unsqueeze(2)).squeeze(2)
     weights = target_marginals.to(log.position_propensities.device) / log.position_propensities
-    return OffPolicyEstimate.of_mean("iips", (weights * log.position_rewards).sum(dim=1))
+    return OffPolicyEstimate.of_mean("iips", (weights * log.position_rewards).sum(dim=1), log.groups)
 
 
 def evaluate_off_policy(

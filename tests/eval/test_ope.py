@@ -304,6 +304,58 @@ def test_estimators_on_a_hand_computed_log() -> None:
     assert direct_method(log, target, ConstantRewardModel(2.0)).value == pytest.approx(2.0)
 
 
+def _repeated(log: LoggedBandit, times: int, groups: torch.Tensor | None) -> LoggedBandit:
+    """Every row of ``log`` ``times`` times in a row (row-major), with the given groups."""
+
+    def repeat(value: torch.Tensor | None) -> torch.Tensor | None:
+        return None if value is None else value.repeat_interleave(times, dim=0)
+
+    return LoggedBandit(
+        observations={name: repeat(value) for name, value in log.observations.items()},
+        slates=repeat(log.slates),
+        propensities=repeat(log.propensities),
+        position_propensities=repeat(log.position_propensities),
+        position_rewards=repeat(log.position_rewards),
+        rewards=repeat(log.rewards),
+        groups=groups,
+    )
+
+
+def test_intervals_count_groups_not_rows() -> None:
+    """Copies of a row in one group add no information: the interval stays the original log's."""
+    log, target = _hand_log(), _hand_target()
+    model = OracleRewardModel(torch.tensor([[0.2, 0.6]] * 6, dtype=torch.float64))
+    original_model = OracleRewardModel(torch.tensor([[0.2, 0.6]] * 3, dtype=torch.float64))
+    grouped = _repeated(log, 2, groups=torch.tensor([7, 7, 3, 3, 9, 9]))
+    as_rows = _repeated(log, 2, groups=None)
+    for estimate in (ips, snips, independent_ips):
+        reference, clustered, naive = estimate(log, target), estimate(grouped, target), estimate(as_rows, target)
+        assert clustered.value == pytest.approx(reference.value)
+        assert clustered.ci_high - clustered.ci_low == pytest.approx(reference.ci_high - reference.ci_low)
+        assert naive.ci_high - naive.ci_low < 0.8 * (reference.ci_high - reference.ci_low)
+    clustered = doubly_robust(grouped, target, model)
+    reference = doubly_robust(log, target, original_model)
+    assert clustered.ci_high - clustered.ci_low == pytest.approx(reference.ci_high - reference.ci_low)
+
+
+def test_one_row_per_group_gives_the_row_interval() -> None:
+    log, target = _hand_log(), _hand_target()
+    singletons = _hand_log(groups=torch.tensor([4, 1, 2]))
+    assert ips(singletons, target).ci_low == pytest.approx(ips(log, target).ci_low)
+    assert snips(singletons, target).ci_high == pytest.approx(snips(log, target).ci_high)
+
+
+def test_collected_logs_group_rows_by_user() -> None:
+    log = collect_log(_linear_click(slate_size=2, num_users=16), _behaviour(2), num_steps=5, seed=3)
+    assert log.groups is not None
+    assert torch.equal(log.groups, torch.arange(16).repeat(5))
+
+
+def test_groups_of_the_wrong_length_are_refused() -> None:
+    with pytest.raises(LoggedDataError, match="groups has 2"):
+        _hand_log(groups=torch.tensor([0, 1]))
+
+
 def test_evaluate_off_policy_reports_every_estimator_with_bias() -> None:
     log = _hand_log()
     summary = MetricSummary(1.0, 0.9, 1.1, 3)
