@@ -8,8 +8,8 @@ until the simulator's horizon). Baselines act on the same users:
   production system without long-term modelling does);
 - myopic oracle: top-K of the true expected immediate reward (the best any one-step policy can do);
 - random;
-- diet per kind (Sim2Rec families): the best fixed diet for each user's hidden kind, which
-  reads the hidden parameters: what identifying every user perfectly would be worth.
+- diet per kind (Sim2Rec families): each user's hidden kind served its own fixed diet, which
+  reads the hidden parameters: about what identifying every user perfectly is worth.
 
 The table gives, per policy, the mean over seeds of per-user long-term engagement (watch
 time over the episode) and return visits, and the paired difference to each myopic
@@ -53,6 +53,7 @@ from policies.rl import make_trainer
 from policies.rl.trainer import make_vector_env
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.eval.rollout import evaluate_policy
+from simulators.family import KALE_WATCHER_THRESHOLD
 from simulators.multi_behavior import WATCH_LIKE_CONFLICT
 
 LTS = "recgym/LongTermSatisfaction-v0"
@@ -154,15 +155,11 @@ def per_user_means(env: RecVectorEnv, policy: Any, seed: int) -> dict[str, float
 BASELINES = ("myopic greedy", "myopic oracle", "random")
 
 
-KALE_WATCHER_THRESHOLD = 5.0
-"""kale_mean above which a long-term-satisfaction family user is a kale watcher (the kinds are 2 / 9, 1.5 / 9.5)."""
-
-
 class DietPerKind(ScoringPolicy):
-    """The family's yardstick: the best fixed diet for each user's hidden kind (reads the hidden kale_mean).
+    """The family's yardstick: each user's hidden kind served its own fixed diet (reads the hidden kale_mean).
 
     Clickbait first for clickbait watchers, kale first for kale watchers; no deployable
-    policy can read the kind, so this is what identifying users perfectly would be worth.
+    policy can read the kind, so this is about what identifying users perfectly is worth.
     """
 
     def __init__(self, env: RecVectorEnv, seed: int = 0) -> None:

@@ -163,6 +163,10 @@ FAMILIES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+KALE_WATCHER_THRESHOLD = 5.0
+"""kale_mean above which a long-term-satisfaction family user is a kale watcher (kinds 2 / 9; held out 1.5 / 9.5)."""
+
+
 FAMILY_USERS: dict[str, dict[str, Any]] = {
     "long_term_satisfaction": {"choc_mean": 6.0, "choc_stddev": 0.5, "kale_stddev": 0.5},
     "fatigue_novelty": {

@@ -10,7 +10,7 @@ from policies.baselines import FixedLinearPolicy, MyopicGreedyPolicy, RandomPoli
 from recgym.core.param_distribution import Choice, parse_distribution
 from recgym.errors import ConfigError
 from recgym.eval.rollout import evaluate_policy
-from simulators.family import FAMILIES, FamilyUser, make_family_simulator
+from simulators.family import FAMILIES, KALE_WATCHER_THRESHOLD, FamilyUser, make_family_simulator
 
 FAMILY_ID = "recgym/Sim2RecFamily-v0"
 
@@ -89,7 +89,7 @@ def test_long_term_families_mix_users_who_want_opposite_slates(family: str) -> N
         weights[-1] = sign
         totals[diet] = evaluate_policy(env, FixedLinearPolicy(weights, env.slate_size), seed=3)
     env.reset(seed=3)
-    kale_watcher = env.state.user.params[:, names.index("kale_mean")] > 5.0
+    kale_watcher = env.state.user.params[:, names.index("kale_mean")] > KALE_WATCHER_THRESHOLD
     assert 0.15 < kale_watcher.float().mean() < 0.35  # one kale watcher for three clickbait watchers
     watch = {diet: total.watch_time for diet, total in totals.items()}
     assert watch["clickbait"][~kale_watcher].mean() > 2.0 * watch["kale"][~kale_watcher].mean()
