@@ -7,7 +7,11 @@ anything is built, so a bad config fails at once with the field and the fix.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import math
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid field."""
+        self._check_types()
         positive_ints = ("num_users", "total_steps", "rollout_steps", "hidden_size")
         for name in positive_ints:
             value = getattr(self, name)
@@ -60,15 +65,19 @@ class TrainConfig:
                 raise ConfigError(f"{type(self).__name__}.{name} must be a positive finite number; got {value}.")
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be >= 0 (0: only at the end); got {self.checkpoint_every}.")
+
+    def _check_types(self) -> None:
+        """Every field holds a value of its annotated type (ints for ints, never a bool for a number)."""
+        hints = typing.get_type_hints(type(self))
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type in ("bool", bool) and not isinstance(value, bool):
+            expected = hints[field.name]
+            if not _matches(value, expected):
                 raise ConfigError(
-                    f"{type(self).__name__}.{field.name} must be true or false; got {value!r} "
-                    f"({type(value).__name__}). On the command line write {field.name}=true or {field.name}=false."
+                    f"{type(self).__name__}.{field.name} must be {_describe(expected)}; got {value!r} "
+                    f"({type(value).__name__}). On the command line write e.g. "
+                    f"--set {field.name}={_example(field, expected)}."
                 )
-        if not isinstance(self.env_kwargs, dict):
-            raise ConfigError(f"env_kwargs must be a dict of keyword arguments; got {type(self.env_kwargs).__name__}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for checkpoints and logs (paths as strings)."""
@@ -82,8 +91,67 @@ class TrainConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"Unknown {cls.__name__} field(s) {unknown}; known fields: {sorted(known)}.")
+            hints = [
+                f"{name!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, known, n=1))
+                else repr(name)
+                for name in unknown
+            ]
+            raise ConfigError(
+                f"Unknown {cls.__name__} field(s) {', '.join(hints)}; known fields: {', '.join(sorted(known))}."
+            )
         values = dict(values)
         if values.get("out_dir") is not None:
             values["out_dir"] = Path(values["out_dir"])
         return cls(**values)
+
+
+def _matches(value: Any, expected: Any) -> bool:
+    """Whether ``value`` fits the annotation ``expected`` (the simple types configs use)."""
+    if expected is Any:
+        return True
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, option) for option in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is Path:
+        return isinstance(value, Path | str)
+    if origin in (tuple, list):
+        arguments = [argument for argument in typing.get_args(expected) if argument is not Ellipsis]
+        return isinstance(value, tuple | list) and all(_matches(item, arguments[0]) for item in value if arguments)
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, origin or expected)
+
+
+def _describe(expected: Any) -> str:
+    """A reader's name for an annotation: 'an integer', 'a number', 'true or false', ..."""
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path"}
+    if expected in names:
+        return names[expected]
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("none" if option is type(None) else _describe(option) for option in typing.get_args(expected))
+    if origin in (tuple, list):
+        return f"a list, each {_describe(typing.get_args(expected)[0])}"
+    if origin is dict:
+        return "a mapping of keyword arguments"
+    return getattr(expected, "__name__", str(expected))
+
+
+def _example(field: dataclasses.Field, expected: Any) -> str:
+    """The field's default written as the command line takes it."""
+    default = field.default if field.default is not dataclasses.MISSING else None
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, tuple | list):
+        return f"'{json.dumps(list(default))}'"
+    if default is None or isinstance(default, dict):
+        return "..."
+    return str(default)

@@ -247,8 +247,11 @@ def collect_log(
     )
 
 
-def on_policy_value(env: Any, target: SlateDistribution, num_steps: int, seed: int = 0) -> MetricSummary:
+def on_policy_value(env: Any, target: SlateDistribution | Any, num_steps: int, seed: int = 0) -> MetricSummary:
     """The target's true value: the oracle's expected slate reward of its own slates, averaged over rows.
+
+    ``target`` is a slate distribution (its ``sample``) or any plain policy (its deployed
+    ``act(observation, explore=False)``); only off-policy estimators need exact propensities.
 
     Runs ``target`` (frozen: no ``update``) on ``env`` reset with ``seed`` for ``num_steps``
     steps and averages ``env.expected_slate_reward`` of each sampled slate, so click noise
@@ -261,11 +264,12 @@ def on_policy_value(env: Any, target: SlateDistribution, num_steps: int, seed: i
     """
     if num_steps <= 0:
         raise ConfigError(f"num_steps must be positive; got {num_steps}.")
+    draw = _slate_drawer(target)
     oracle_env = env.unwrapped
     observation, _ = env.reset(seed=seed)
     values = []
     for _ in range(num_steps):
-        slate = target.sample(observation)
+        slate = draw(observation)
         values.append(oracle_env.expected_slate_reward(slate).to(torch.float64))
         observation, *_ = env.step(slate)
     return MetricSummary.of(torch.cat(values))
@@ -401,7 +405,25 @@ class OffPolicyEstimate:
         return cls.from_influence(name, value, contributions - value, groups)
 
 
+def _slate_drawer(target: Any) -> Any:
+    """How to draw ``target``'s slates: ``sample`` for a distribution, greedy ``act`` for a plain policy."""
+    if callable(getattr(target, "sample", None)):
+        return target.sample
+    if callable(getattr(target, "act", None)):
+        return lambda observation: target.act(observation, explore=False)
+    raise ConfigError(
+        f"{type(target).__name__} is not a policy (it has neither sample() nor act()); pass a recgym policy."
+    )
+
+
 def _check_target(log: LoggedBandit, target: SlateDistribution) -> None:
+    missing = [name for name in ("propensity", "position_marginals") if not callable(getattr(target, name, None))]
+    if missing:
+        raise ConfigError(
+            f"Off-policy estimators need the target's exact slate probabilities, but {type(target).__name__} has no "
+            f"{' or '.join(missing)}(). Wrap a deterministic scoring policy as policies.stochastic.Deterministic(policy), "
+            "or a stochastic one as EpsilonMixture(policy, epsilon) / PlackettLuce(policy, temperature)."
+        )
     if target.slate_size != log.slate_size:
         raise ConfigError(
             f"The target shows slates of {target.slate_size} items but the log holds slates of {log.slate_size}."

@@ -418,3 +418,19 @@ def test_snips_without_support_for_the_target_is_refused() -> None:
     log = _hand_log(slates=torch.tensor([[0], [0], [0]]))
     with pytest.raises(LoggedDataError, match="no support"):
         snips(log, Deterministic(FixedLinearPolicy(torch.tensor([1.0]), 1)))
+
+
+def test_on_policy_value_takes_a_plain_policy_as_it_is_deployed() -> None:
+    """No Deterministic wrapper needed for the truth: a plain policy is rolled out with act(explore=False)."""
+    env = _linear_click(slate_size=2, num_users=16)
+    _, target_weights = _behaviour_and_target_weights()
+    plain = on_policy_value(env, FixedLinearPolicy(target_weights, 2), num_steps=3, seed=4)
+    wrapped = on_policy_value(env, Deterministic(FixedLinearPolicy(target_weights, 2)), num_steps=3, seed=4)
+    assert plain.mean == pytest.approx(wrapped.mean, abs=1e-12) and plain.count == 48
+
+
+def test_off_policy_estimators_name_the_wrapper_a_plain_policy_needs() -> None:
+    with pytest.raises(ConfigError, match=r"FixedLinearPolicy has no propensity or position_marginals\(\).*Deterministic\(policy\)"):
+        evaluate_off_policy(_hand_log(), FixedLinearPolicy(torch.tensor([1.0]), 1))
+    with pytest.raises(ConfigError, match="str is not a policy"):
+        on_policy_value(_linear_click(1, num_users=4), "greedy", num_steps=1)

@@ -42,8 +42,11 @@ def test_unavailable_device_is_refused() -> None:
         ({"variant": "trpo"}, "variant must be one of"),
         ({"learning_rate": -1.0}, "learning_rate must be a positive"),
         ({"num_minibatches": 10_000, "num_users": 4, "rollout_steps": 2}, "exceeds the rollout"),
-        ({"gamme": 0.9}, r"Unknown PPOConfig field\(s\) \['gamme'\]"),
+        ({"gamme": 0.9}, r"Unknown PPOConfig field\(s\) 'gamme' \(did you mean 'gamma'\?\)"),
         ({"history_summary": "False"}, r"history_summary must be true or false; got 'False' \(str\)"),
+        ({"gamma": "abc"}, r"gamma must be a number; got 'abc' \(str\).*--set gamma=0.99"),
+        ({"epochs": 2.5}, r"epochs must be an integer; got 2.5 \(float\).*--set epochs=4"),
+        ({"num_users": True}, r"num_users must be an integer; got True"),
     ],
 )
 def test_invalid_fields_name_themselves(fields: dict, message: str) -> None:
