@@ -21,3 +21,7 @@ class DeviceError(RecGymError, RuntimeError):
 
 class LoggedDataError(RecGymError, ValueError):
     """Logged bandit data cannot be used for off-policy evaluation (bad propensities, shapes or rewards)."""
+
+
+class StoreError(RecGymError, RuntimeError):
+    """A results store cannot be used as asked: another process holds it, or it changed underneath this one."""
