@@ -14,6 +14,7 @@ Topics a file leaves out get interest 0 (indifferent).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from pathlib import Path
 
@@ -104,7 +105,11 @@ class PersonaPopulation:
 
     @classmethod
     def from_file(cls, path: str | Path, topic_names: list[str]) -> PersonaPopulation:
-        """Load personas from a JSON list (see the module docstring); every problem is named with its persona."""
+        """Load personas from a JSON list (see the module docstring); every problem is named with its persona.
+
+        Each persona must have exactly the fields of ``REQUIRED_FIELDS`` (a misspelt one gets a
+        did-you-mean), a string name, an object of interests and numbers (not booleans) in range.
+        """
         path = Path(path)
         try:
             records = json.loads(path.read_text())
@@ -113,34 +118,47 @@ class PersonaPopulation:
         except json.JSONDecodeError as error:
             raise PersonaFileError(f"Persona file {path} is not valid JSON: {error}.") from error
         if not isinstance(records, list) or not records:
-            raise PersonaFileError(f"Persona file {path} must hold a non-empty JSON list of persona objects.")
+            raise PersonaFileError(
+                f"Persona file {path} must hold a non-empty JSON list of persona objects; got {_shown(records)}."
+            )
         topic_index = {name: index for index, name in enumerate(topic_names)}
         interests = torch.zeros(len(records), len(topic_names))
         traits: dict[str, list[float]] = {trait: [] for trait in TRAITS}
         names = []
         for row, record in enumerate(records):
-            missing = [field for field in REQUIRED_FIELDS if not isinstance(record, dict) or field not in record]
-            if missing:
+            _check_fields(path, row, record)
+            where = f"Persona {row} ({record['name']}) in {path}"
+            names.append(record["name"])
+            if not isinstance(record["interests"], dict):
                 raise PersonaFileError(
-                    f"Persona {row} in {path} is missing field(s) {missing}; each needs {list(REQUIRED_FIELDS)}."
+                    f"{where}: interests is {_shown(record['interests'])}; write an object from topic to a number "
+                    'in [-1, 1] (-1: dislikes, 1: loves), e.g. "interests": {"cooking": 0.9, "football": -0.6}.'
                 )
-            names.append(str(record["name"]))
             unknown = sorted(set(record["interests"]) - set(topic_index))
             if unknown:
                 raise PersonaFileError(
                     f"Persona {row} ({record['name']}) names unknown topic(s) {unknown}; topics are {topic_names}."
                 )
             for topic, value in record["interests"].items():
-                if not -1.0 <= float(value) <= 1.0:
+                if not _is_number(value):
                     raise PersonaFileError(
-                        f"Persona {row}: interest in {topic!r} is {value}; interests lie in [-1, 1]."
+                        f"{where}: interest in {topic!r} is {_shown(value)}; write a number in [-1, 1] "
+                        f'(-1: dislikes, 1: loves), e.g. "{topic}": 0.9.'
+                    )
+                if not -1.0 <= value <= 1.0:
+                    raise PersonaFileError(
+                        f"{where}: interest in {topic!r} is {value}; interests lie in [-1, 1] (-1: dislikes, 1: loves)."
                     )
                 interests[row, topic_index[topic]] = float(value)
             for trait in TRAITS:
-                value = float(record[trait])
+                value = record[trait]
+                if not _is_number(value):
+                    raise PersonaFileError(
+                        f'{where}: {trait} is {_shown(value)}; write a number in [0, 1], e.g. "{trait}": 0.7.'
+                    )
                 if not 0.0 <= value <= 1.0:
-                    raise PersonaFileError(f"Persona {row}: {trait} is {value}; traits lie in [0, 1].")
-                traits[trait].append(value)
+                    raise PersonaFileError(f"{where}: {trait} is {value}; traits lie in [0, 1] (0: low, 1: high).")
+                traits[trait].append(float(value))
         return cls(
             names=names,
             topic_names=list(topic_names),
@@ -198,3 +216,42 @@ class PersonaPopulation:
 
 def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _check_fields(path: Path, row: int, record: object) -> None:
+    """Persona ``row`` is an object with exactly ``REQUIRED_FIELDS`` and a non-empty string name."""
+    if not isinstance(record, dict):
+        raise PersonaFileError(
+            f"Persona {row} in {path} is {_shown(record)}; each persona is an object with the fields "
+            f"{list(REQUIRED_FIELDS)}."
+        )
+    for field in record:
+        if field not in REQUIRED_FIELDS:
+            close = difflib.get_close_matches(str(field), REQUIRED_FIELDS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it."
+            raise PersonaFileError(
+                f"Persona {row} in {path} has an unknown field {field!r}; {hint} "
+                f"A persona has exactly the fields {list(REQUIRED_FIELDS)}."
+            )
+    missing = [field for field in REQUIRED_FIELDS if field not in record]
+    if missing:
+        raise PersonaFileError(
+            f"Persona {row} in {path} is missing field(s) {missing}; each needs {list(REQUIRED_FIELDS)}."
+        )
+    name = record["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise PersonaFileError(f'Persona {row} in {path}: name is {_shown(name)}; write a string, e.g. "name": "Maya".')
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number: int or float, and not a boolean (``true`` is an int in Python)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    """``value`` as the JSON the user wrote, with its kind: '"high" (a string)', 'true (a boolean)', 'null'."""
+    kinds = {bool: "a boolean", str: "a string", list: "a list", dict: "an object", int: "a number", float: "a number"}
+    text = json.dumps(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return text if value is None else f"{text} ({kinds.get(type(value), type(value).__name__)})"

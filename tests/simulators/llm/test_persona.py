@@ -79,6 +79,58 @@ def test_bad_persona_files_name_the_problem(tmp_path: Path, records: object, mes
         PersonaPopulation.from_file(_write(tmp_path, records), TOPICS)
 
 
+def _without(field: str, **changes: object) -> dict[str, object]:
+    record = _record(**changes)
+    del record[field]
+    return record
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        # Misspelt and unknown fields were ignored (the trait then missing, or silently dropped).
+        (
+            _without("patience", pattience=0.5),
+            r"Persona 1 in \S+personas.json has an unknown field 'pattience'; did you mean 'patience'\?",
+        ),
+        (
+            _record(hobby="chess"),
+            r"Persona 1 in .* unknown field 'hobby'; remove it\. A persona has exactly the fields",
+        ),
+        # Booleans were read as 1.0 and 0.0.
+        (
+            _record(patience=True),
+            r"Persona 1 \(Maya\) in .*: patience is true \(a boolean\); write a number in \[0, 1\]",
+        ),
+        (
+            _record(interests={"cooking": False}),
+            r"Persona 1 \(Maya\) in .*: interest in 'cooking' is false \(a boolean\); write a number in \[-1, 1\]",
+        ),
+        # These crashed with a bare ValueError, TypeError or AttributeError.
+        (_record(activity="high"), r'Persona 1 \(Maya\) in .*: activity is "high" \(a string\); .*"activity": 0.7'),
+        (_record(activity=None), r"Persona 1 \(Maya\) in .*: activity is null; write a number in \[0, 1\]"),
+        (
+            _record(interests=["cooking", "travel"]),
+            r'interests is \["cooking", "travel"\] \(a list\); write an object from topic to a number in \[-1, 1\]',
+        ),
+        (_record(interests=None), r"Persona 1 \(Maya\) in .*: interests is null; write an object"),
+        (_record(interests={"cooking": "lots"}), r'interest in \'cooking\' is "lots" \(a string\); .*"cooking": 0.9'),
+        ("Maya", r'Persona 1 in .* is "Maya" \(a string\); each persona is an object with the fields'),
+        (_record(name=None), r'Persona 1 in .*: name is null; write a string, e.g. "name": "Maya"'),
+    ],
+    ids=[
+        "misspelt-field", "unknown-field", "boolean-trait", "boolean-interest", "string-trait", "null-trait",
+        "list-of-interests", "null-interests", "string-interest", "not-an-object", "null-name",
+    ],  # fmt: skip
+)
+def test_persona_fields_of_the_wrong_name_or_type_are_refused_with_the_fix(
+    tmp_path: Path, bad: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        PersonaPopulation.from_file(_write(tmp_path, [_record(), bad]), TOPICS)
+    assert isinstance(raised.value, PersonaFileError)
+
+
 def test_missing_or_broken_persona_file_fails_at_once(tmp_path: Path) -> None:
     with pytest.raises(PersonaFileError, match="does not exist"):
         PersonaPopulation.from_file(tmp_path / "nope.json", TOPICS)
