@@ -79,6 +79,12 @@ def test_bad_persona_files_name_the_problem(tmp_path: Path, records: object, mes
         PersonaPopulation.from_file(_write(tmp_path, records), TOPICS)
 
 
+BAD_FIELD_CASES = (
+    "misspelt-field", "unknown-field", "boolean-trait", "boolean-interest", "string-trait", "null-trait",
+    "list-of-interests", "null-interests", "string-interest", "not-an-object", "null-name",
+)  # fmt: skip
+
+
 def _without(field: str, **changes: object) -> dict[str, object]:
     record = _record(**changes)
     del record[field]
@@ -118,10 +124,7 @@ def _without(field: str, **changes: object) -> dict[str, object]:
         ("Maya", r'Persona 1 in .* is "Maya" \(a string\); each persona is an object with the fields'),
         (_record(name=None), r'Persona 1 in .*: name is null; write a string, e.g. "name": "Maya"'),
     ],
-    ids=[
-        "misspelt-field", "unknown-field", "boolean-trait", "boolean-interest", "string-trait", "null-trait",
-        "list-of-interests", "null-interests", "string-interest", "not-an-object", "null-name",
-    ],  # fmt: skip
+    ids=BAD_FIELD_CASES,
 )
 def test_persona_fields_of_the_wrong_name_or_type_are_refused_with_the_fix(
     tmp_path: Path, bad: object, message: str
