@@ -1,8 +1,20 @@
 import json
+import subprocess
+import sys
 
 import pandas as pd
+import pytest
+import torch
 
-from recgym.cli import main
+from recgym.cli import default_threads, main
+from recgym.demo import demo_folder
+from tests.file_hashes import assert_unchanged, folder_hashes
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch) -> None:
+    """Rich wraps at the terminal width; a wide one keeps messages on one line for the assertions."""
+    monkeypatch.setenv("COLUMNS", "1000")
 
 
 def test_envs_lists_registered_ids(capsys) -> None:
@@ -23,7 +35,6 @@ def test_demo_runs_a_short_sweep_and_writes_its_report(tmp_path, capsys) -> None
     assert (runs["engagement"] > 0).all()
     assert "<svg" in (out / "report.html").read_text()
     assert "| 1. " in (out / "report.md").read_text()
-    assert main([*arguments, "--out", str(out)]) == 0  # a second demo replaces the first
 
 
 def test_bad_option_reports_a_clear_error(tmp_path, capsys) -> None:
@@ -80,6 +91,168 @@ def test_train_rejects_bad_configs_at_once(tmp_path, capsys) -> None:
     assert main(["train", "--set", "gamma=2", "--out", out, "--device", "cpu"]) == 2
     assert "gamma" in capsys.readouterr().out
     assert main(["train", "--set", "gama=0.9", "--out", out, "--device", "cpu"]) == 2
-    assert "Unknown PPOConfig field(s) ['gama']" in capsys.readouterr().out
+    assert "Unknown PPOConfig field(s) 'gama' (did you mean 'gamma'?)" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "No checkpoint" in capsys.readouterr().out
+
+
+# -- nothing lost -------------------------------------------------------------------------------------
+
+
+def _users_own_sweep(folder) -> None:
+    """A folder as a user leaves it: their own sweep's files and a notes file."""
+    (folder / "runs").mkdir(parents=True)
+    for index in range(3):
+        (folder / "runs" / f"run-{index}.parquet").write_bytes(bytes([index]) * 64)
+    (folder / "sweep.json").write_text('{"plan": {}}')
+    (folder / "notes.txt").write_text("my thesis results")
+
+
+def test_demo_refuses_a_folder_that_holds_anything_and_names_the_flag(tmp_path, capsys) -> None:
+    out = tmp_path / "mine"
+    _users_own_sweep(out)
+    before = folder_hashes(out)
+    assert main(["demo", "--seeds", "1", "--out", str(out)]) == 2
+    printed = capsys.readouterr().out
+    assert str(out) in printed and "--out" in printed
+    assert_unchanged(before, out)
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt", "runs", "sweep.json"]
+
+
+def test_default_demo_folder_is_a_fresh_one_beside_earlier_demos(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = demo_folder(None)
+    assert first.name == "demo" and first.is_dir()
+    (first / "report.html").write_text("earlier demo")
+    second = demo_folder(None)
+    assert second.name == "demo-2" and second.is_dir()
+    assert demo_folder(None).name == "demo-3"  # claimed even while empty: two demos never share a folder
+    assert (first / "report.html").read_text() == "earlier demo"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert demo_folder(empty) == empty
+
+
+# -- train and evaluate: typed errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("gamma=abc", "gamma must be a number; got 'abc' (str). On the command line write e.g. --set gamma=0.99"),
+        ("epochs=2.5", "epochs must be an integer; got 2.5 (float). On the command line write e.g. --set epochs=4"),
+    ],
+)
+def test_train_set_of_the_wrong_type_fails_before_any_rollout(tmp_path, capsys, assignment, message) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--device", "cpu", "--out", str(out), "--set", assignment]) == 2
+    assert message in capsys.readouterr().out
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main([*TRAIN_ARGS, "--total-steps", "100", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_reports_the_steps_it_really_trained(trained_run, capsys) -> None:
+    assert main([*TRAIN_ARGS, "--total-steps", "200", "--out", str(trained_run), "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "Trained 256 user-steps (requested 200)" in printed
+    assert "num_users x rollout_steps = 128 user-steps" in printed
+
+
+def test_evaluate_on_an_env_of_other_shapes_names_both_and_the_fix(trained_run, capsys) -> None:
+    before = folder_hashes(trained_run)
+    arguments = ["evaluate", str(trained_run), "--num-users", "8", "--device", "cpu", "--no-baselines"]
+    assert main([*arguments, "--env", "recgym/InterestEvolution-v0"]) == 2
+    printed = capsys.readouterr().out
+    assert "trained on recgym/LongTermSatisfaction-v0" in printed and "recgym/InterestEvolution-v0" in printed
+    assert "candidate_features: trained on" in printed and "--env-kwarg" in printed
+    assert_unchanged(before, trained_run)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign"])
+def test_evaluate_a_damaged_checkpoint_names_the_file_and_the_way_out(trained_run, tmp_path, capsys, damage) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    original = (trained_run / "checkpoint.pt").read_bytes()
+    contents = {
+        "truncated": original[: len(original) // 2],
+        "garbage": b"not a checkpoint at all" * 10,
+        "foreign": b"",
+    }[damage]
+    if damage == "foreign":
+        torch.save({"weights": torch.zeros(2)}, broken / "checkpoint.pt")
+    else:
+        (broken / "checkpoint.pt").write_bytes(contents)
+    before = folder_hashes(broken)
+    assert main(["evaluate", str(broken), "--device", "cpu"]) == 2
+    printed = capsys.readouterr().out
+    assert str(broken / "checkpoint.pt") in printed
+    assert ("truncated, corrupt" in printed) if damage != "foreign" else ("not a recgym RL checkpoint" in printed)
+    assert "recgym train" in printed
+    assert_unchanged(before, broken)
+
+
+def test_evaluate_writes_its_table_to_a_new_file_and_never_over_one(trained_run, tmp_path, capsys) -> None:
+    arguments = ["evaluate", str(trained_run), "--num-users", "8", "--device", "cpu"]
+    table = tmp_path / "table.json"
+    assert main([*arguments, "--out", str(table)]) == 0
+    written = json.loads(table.read_text())
+    assert set(written["policies"]) == {"ppo", "myopic greedy", "random"}
+    assert written["policies"]["ppo"]["watch_time"]["count"] == 8
+    markdown = tmp_path / "table.md"
+    assert main([*arguments, "--out", str(markdown)]) == 0
+    assert "| ppo |" in markdown.read_text()
+    before = folder_hashes(tmp_path)
+    capsys.readouterr()
+    assert main([*arguments, "--out", str(table)]) == 2
+    assert "already exists" in capsys.readouterr().out
+    assert main([*arguments, "--out", str(tmp_path / "table.csv")]) == 2
+    assert ".json or .md" in capsys.readouterr().out
+    assert_unchanged(before, tmp_path)
+
+
+# -- seeds, threads, help --------------------------------------------------------------------------------
+
+
+def test_trainers_of_different_seeds_train_on_disjoint_users() -> None:
+    from policies.rl import make_trainer
+
+    def user_keys(seed: int) -> set[int]:
+        trainer = make_trainer("ppo", device="cpu", num_users=64, seed=seed, env_kwargs={"num_items": 200})
+        return set(trainer.env.state.keys.tolist())
+
+    assert not user_keys(0) & user_keys(1)
+
+
+def test_default_threads_are_one_on_small_machines_and_half_on_large() -> None:
+    assert default_threads(1) == default_threads(2) == default_threads(4) == 1
+    assert default_threads(16) == 8
+
+
+def test_threads_option_sets_torch_threads_and_refuses_nonsense(tmp_path, capsys) -> None:
+    arguments = ["evaluate", str(tmp_path / "none"), "--device", "cpu"]
+    assert main([*arguments, "--threads", "0"]) == 2
+    assert "--threads must be a positive integer; got 0" in capsys.readouterr().out
+    assert main([*arguments, "--threads", "2"]) == 2  # fails later, on the missing checkpoint
+    assert torch.get_num_threads() == 2
+
+
+def test_help_shows_defaults_and_policies_lists_parameters(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    assert "(default: 1024)" in capsys.readouterr().out
+    assert main(["policies"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("linucb", "ppo", "alpha=1.0"):
+        assert name in printed
+
+
+def test_the_command_line_starts_without_importing_torch() -> None:
+    """What makes `recgym --help` answer at once: nothing heavy is imported until a command needs it."""
+    code = "import sys, recgym.cli; recgym.cli._parser(); assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

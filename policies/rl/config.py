@@ -92,7 +92,8 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             hints = [
-                f"{name!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, known, n=1))
+                f"{name!r} (did you mean {close[0]!r}?)"
+                if (close := difflib.get_close_matches(name, known, n=1))
                 else repr(name)
                 for name in unknown
             ]
@@ -137,7 +138,9 @@ def _describe(expected: Any) -> str:
         return names[expected]
     origin = typing.get_origin(expected)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join("none" if option is type(None) else _describe(option) for option in typing.get_args(expected))
+        return " or ".join(
+            "none" if option is type(None) else _describe(option) for option in typing.get_args(expected)
+        )
     if origin in (tuple, list):
         return f"a list, each {_describe(typing.get_args(expected)[0])}"
     if origin is dict:

@@ -23,6 +23,8 @@ from policies.base import Policy
 from policies.rl.config import TrainConfig
 from policies.rl.episodes import EpisodeTracker
 from recgym.core.device import resolve_device
+from recgym.core.files import unique_sibling
+from recgym.core.random import population_seed
 from recgym.core.response import Response
 from recgym.envs.registration import registered_ids
 from recgym.envs.spaces import SlateSpace
@@ -99,7 +101,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.build()
-        self.observation, _ = self.env.reset(seed=config.seed)
+        # Seed s trains on users disjoint from seed s + 1's (gymnasium's s + i would share all but one).
+        self.observation, _ = self.env.reset(seed=population_seed(config.seed, "train"))
         self.steps = 0
         self.iterations = 0
         self.history: list[dict[str, float]] = []
@@ -223,9 +226,12 @@ class Trainer:
         """Write a checkpoint atomically (a crash mid-write leaves the previous one intact)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(path.suffix + ".partial")
-        torch.save(self.checkpoint(), partial)
-        os.replace(partial, path)
+        partial = unique_sibling(path)
+        try:
+            torch.save(self.checkpoint(), partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
         return path
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
@@ -258,7 +264,18 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise ConfigError(f"No checkpoint at {path}; train with out_dir set (recgym train --out DIR) first.")
-    checkpoint = torch.load(path, map_location=device, weights_only=False)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path} is not a recgym RL checkpoint (format {_CHECKPOINT_FORMAT}).")
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # torch.load raises many types for a truncated or foreign file
+        raise ConfigError(
+            f"Cannot read the checkpoint {path}: it is truncated, corrupt or not a torch file "
+            f"({type(error).__name__}: {str(error)[:200]}). Point at another run folder, or retrain it "
+            "(recgym train --out NEW_DIR)."
+        ) from error
+    expected = {"format", "algorithm", "config", "components"}
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != _CHECKPOINT_FORMAT or expected - set(checkpoint):
+        raise ConfigError(
+            f"{path} is not a recgym RL checkpoint (format {_CHECKPOINT_FORMAT}, written by recgym train); "
+            "point at the --out folder of a recgym train run."
+        )
     return checkpoint

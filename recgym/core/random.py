@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from recgym.errors import ConfigError
+
 _MASK32 = 0xFFFFFFFF
 _GOLDEN = 0x9E3779B9
 
@@ -99,3 +101,24 @@ def normal_from_uniforms(radius_u: torch.Tensor, angle_u: torch.Tensor) -> torch
 def randint(keys: torch.Tensor, high: int, shape: tuple[int, ...]) -> torch.Tensor:
     """Uniform integers in [0, high), int64 [B, *shape] (bias below 2**-32 * high)."""
     return random_bits(keys, shape).mul_(high).bitwise_right_shift_(32)
+
+
+POPULATION_STRIDE = 1 << 32
+"""User seeds per population: ``reset(seed=s)`` seeds user i with ``s + i``, so populations
+that start ``POPULATION_STRIDE`` apart never share a user (up to 2**32 users each)."""
+SEED_STREAMS = {"train": 0, "evaluate": 1, "ope": 2, "benchmark": 3}
+"""Disjoint ranges of user seeds, so the users a policy is scored on are never those it trained on."""
+
+
+def population_seed(seed: int, stream: str = "train") -> int:
+    """The env seed of population ``seed`` in ``stream``: seeds 0, 1, ... draw disjoint sets of users.
+
+    Gymnasium's convention (user i of ``reset(seed=s)`` gets ``s + i``) makes ``reset(seed=0)`` and
+    ``reset(seed=1)`` share all but one user; every recgym entry point that takes a ``--seed`` goes
+    through this instead.
+    """
+    if stream not in SEED_STREAMS:
+        raise ConfigError(f"Unknown seed stream {stream!r}; use one of {sorted(SEED_STREAMS)}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 24:
+        raise ConfigError(f"seed must be an integer in [0, {1 << 24}); got {seed!r}.")
+    return (SEED_STREAMS[stream] << 56) + seed * POPULATION_STRIDE

@@ -228,11 +228,16 @@ def fit(log: pd.DataFrame, num_communities: int = 8, seed: int = 0, num_componen
         model = fit(pd.read_parquet("log.parquet"), num_communities=8)
         synthetic = generate_log(model.resized(num_users=100_000), seed=1)
     """
-    if num_communities <= 0 or num_components <= 0:
-        raise ConfigError(
-            f"num_communities and num_components must be positive; got {num_communities} and {num_components}."
-        )
+    for name, value in (("num_communities", num_communities), ("num_components", num_components)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+            raise ConfigError(f"{name} must be a positive integer; got {value!r}.")
     pairs = _pairs(log)
+    if num_communities > min(pairs.num_users, pairs.num_items):
+        raise ConfigError(
+            f"num_communities={num_communities} exceeds what this log can hold: it has {pairs.num_users} users and "
+            f"{pairs.num_items} items, and every community needs at least one of each. Pass "
+            f"num_communities <= {min(pairs.num_users, pairs.num_items)}, or fit a larger log."
+        )
     rng = np.random.default_rng(seed)
     item_degree = np.bincount(pairs.items, minlength=pairs.num_items)
     user_activity = np.bincount(pairs.users, minlength=pairs.num_users)
@@ -245,7 +250,6 @@ def fit(log: pd.DataFrame, num_communities: int = 8, seed: int = 0, num_componen
     target_degree[ranking] = popularity.quantiles((np.arange(pairs.num_items) + 0.5) / pairs.num_items)
     target_degree *= user_activity.sum() / target_degree.sum()
 
-    num_communities = min(num_communities, pairs.num_users, pairs.num_items)
     user_community, item_community = _co_clusters(pairs, num_communities, seed)
     community_weights = np.bincount(user_community, minlength=num_communities) / pairs.num_users
     own_share = float(np.mean(user_community[pairs.users] == item_community[pairs.items]))

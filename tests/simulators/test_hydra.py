@@ -192,6 +192,16 @@ def test_fit_rejects_bad_arguments_and_files(tmp_path: Path) -> None:
         fit(log, num_communities=0)
     with pytest.raises(ConfigError, match="does not exist"):
         read_log(tmp_path / "missing.csv")
+    with pytest.raises(ConfigError, match=r"num_communities must be a positive integer; got 2.5"):
+        fit(log, num_communities=2.5)  # type: ignore[arg-type]
+
+
+def test_more_communities_than_a_log_can_hold_is_refused_not_quietly_reduced() -> None:
+    rng = np.random.default_rng(1)
+    log = pd.DataFrame({"user": rng.integers(0, 15, 20), "item": rng.integers(0, 18, 20)})
+    users, items = log["user"].nunique(), log["item"].nunique()
+    with pytest.raises(ConfigError, match=rf"num_communities=50 exceeds .* {users} users and {items} items.*<= "):
+        fit(log, num_communities=50)
 
 
 def test_report_statistics_have_their_textbook_values() -> None:
