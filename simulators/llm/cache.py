@@ -2,9 +2,13 @@
 
 Every backend call goes through ``ResponseCache.get_or_compute``: the key is a hash of the
 model id, the prompt and every sampling parameter (temperature, seed, options), the value is
-the call's JSON-serialisable result. SQLite makes it one file that survives restarts and is
-safe for several processes to share; hits and misses are counted so runs can report the
-hit rate.
+the call's JSON-serialisable result. SQLite makes it one file that survives restarts; hits and
+misses are counted so runs can report the hit rate.
+
+Several processes may share the file (pytest workers, a sweep's runs): it is in WAL mode, so
+readers never wait for a writer, writers queue behind a busy timeout instead of failing, and
+each write is one transaction. When two processes compute the same prompt at once the first
+stored answer is kept and both use it, so a rerun from the file replays what both saw.
 """
 
 from __future__ import annotations
@@ -31,16 +35,26 @@ def cache_key(model: str, prompt: str, parameters: dict[str, Any]) -> str:
 class ResponseCache:
     """Model responses by (model, prompt, parameters) in an SQLite file (``":memory:"`` for a throwaway one)."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(self, path: str | Path = ":memory:", busy_timeout_s: float = 60.0) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+            # Autocommit (isolation_level=None): transactions are opened explicitly, as BEGIN IMMEDIATE, below.
+            self._connection = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=busy_timeout_s, isolation_level=None
+            )
+            if self.path != ":memory:":
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                # NORMAL keeps a WAL file consistent through a crash; a cache may lose its last write.
+                self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute(_SCHEMA)
-            self._connection.commit()
         except sqlite3.DatabaseError as error:
-            raise ConfigError(f"Cannot open the response cache at {self.path}: {error}.") from error
+            raise ConfigError(
+                f"Cannot open the response cache at {self.path}: {error}. Pass another cache_path "
+                "(or set $RECGYM_LLM_CACHE); a locked file means another process held it for over "
+                f"{busy_timeout_s:.0f} s."
+            ) from error
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -53,28 +67,45 @@ class ResponseCache:
 
     def get_many(self, keys: Sequence[str]) -> list[Any | None]:
         """Cached values for ``keys`` (None where absent), counting hits and misses."""
-        found: dict[str, Any] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):  # SQLite caps the number of bound parameters
-                chunk = list(keys[start : start + 500])
-                placeholders = ",".join("?" * len(chunk))
-                rows = self._connection.execute(
-                    f"SELECT key, value FROM responses WHERE key IN ({placeholders})", chunk
-                ).fetchall()
-                found.update((key, json.loads(value)) for key, value in rows)
+            found = self._select(keys)
             hits = sum(key in found for key in keys)
             self.hits += hits
             self.misses += len(keys) - hits
         return [found.get(key) for key in keys]
 
-    def put_many(self, model: str, items: Sequence[tuple[str, Any]]) -> None:
-        """Store (key, value) pairs for ``model``; a key already present keeps its first value."""
+    def put_many(self, model: str, items: Sequence[tuple[str, Any]]) -> list[Any]:
+        """Store (key, value) pairs for ``model`` and return the values the file now holds for those keys.
+
+        A key already present keeps its first value (perhaps another process's): the returned
+        value is that one, so every process uses the same answer for the same key.
+        """
+        keys = [key for key, _ in items]
         with self._lock:
-            self._connection.executemany(
-                "INSERT OR IGNORE INTO responses (key, model, value) VALUES (?, ?, ?)",
-                [(key, model, json.dumps(value)) for key, value in items],
-            )
-            self._connection.commit()
+            self._connection.execute("BEGIN IMMEDIATE")  # take the write lock now: no read-then-upgrade deadlock
+            try:
+                self._connection.executemany(
+                    "INSERT OR IGNORE INTO responses (key, model, value) VALUES (?, ?, ?)",
+                    [(key, model, json.dumps(value)) for key, value in items],
+                )
+                stored = self._select(keys)
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+        return [stored[key] for key in keys]
+
+    def _select(self, keys: Sequence[str]) -> dict[str, Any]:
+        """Stored values of those ``keys`` that are present; the caller holds ``self._lock``."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(keys), 500):  # SQLite caps the number of bound parameters
+            chunk = list(keys[start : start + 500])
+            placeholders = ",".join("?" * len(chunk))
+            rows = self._connection.execute(
+                f"SELECT key, value FROM responses WHERE key IN ({placeholders})", chunk
+            ).fetchall()
+            found.update((key, json.loads(value)) for key, value in rows)
+        return found
 
     def get_or_compute(
         self,
@@ -95,9 +126,11 @@ class ResponseCache:
             computed = compute(missing)
             if len(computed) != len(missing):
                 raise ConfigError(f"compute returned {len(computed)} values for {len(missing)} prompts.")
-            for index, value in zip(missing, computed, strict=True):
+            # What the file holds, not what was computed: another process may have stored these keys first.
+            computed_items = [(keys[index], value) for index, value in zip(missing, computed, strict=True)]
+            stored = self.put_many(model, computed_items)
+            for index, value in zip(missing, stored, strict=True):
                 values[index] = value
-            self.put_many(model, [(keys[index], values[index]) for index in missing])
         return values
 
     def __len__(self) -> int:
