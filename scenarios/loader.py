@@ -142,16 +142,23 @@ def check_scenario(scenario: Scenario) -> None:
             raise ScenarioError(source, "off_policy.steps", f"must be positive; got {scenario.off_policy.steps}.")
 
 
-def check_buildable(scenario: Scenario) -> None:
-    """Build a one-user env of the scenario (and of its training variant); a bad parameter names its field."""
+def check_buildable(scenario: Scenario) -> Any:
+    """Build a one-user env of the scenario (and of its training variant); a bad parameter names its field.
+
+    Returns the one-user env of the scenario itself (the sweep builds each policy on it to check its parameters).
+    """
     from recgym.sweep.envs import make_scenario_env
 
+    built = None
     for training in (False, True):
         field = "training.simulator_params" if training else "simulator.params"
         try:
-            make_scenario_env(scenario, num_users=1, training=training)
+            env = make_scenario_env(scenario, num_users=1, training=training)
         except ScenarioError:
             raise
         except (ConfigError, TypeError, ValueError) as error:
             where = "" if training else " (or one of the catalog options)"
             raise ScenarioError(scenario.source, field, f"the simulator rejected it{where}: {error}") from error
+        if not training:
+            built = env
+    return built

@@ -10,8 +10,9 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from recgym.errors import ConfigError
@@ -38,16 +39,39 @@ class LocalExecutor:
                 yield spec, execute_run(spec)
             return
         # spawn: forked children would inherit torch's thread pools and any open handles of the parent.
+        # Workers ignore SIGINT: Ctrl-C reaches the whole terminal process group, and only the driver
+        # should answer it (stopping the workers itself, without a traceback from each).
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            futures = {pool.submit(execute_run, spec): spec for spec in specs}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    yield futures[future], future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_ignore_interrupts)
+        futures = {pool.submit(execute_run, spec): spec for spec in specs}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        except BaseException:  # Ctrl-C, a failed run, or the driver closing this generator early
+            _stop(pool, futures)
+            raise
+        pool.shutdown(wait=True)
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor, futures: Iterable[concurrent.futures.Future]) -> None:
+    """Stop a pool now: queued runs are cancelled and running ones terminated (their results are not wanted).
+
+    ``shutdown(wait=True)`` would wait for every running run (an RL run trains for minutes);
+    an RL run terminated mid-training resumes from its last checkpoint, which is written atomically.
+    """
+    for future in futures:
+        future.cancel()
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # Python 3.14 adds terminate_workers()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 class RayExecutor:

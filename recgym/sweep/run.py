@@ -143,6 +143,21 @@ RL_CHECKPOINT_EVERY = 5
 """Training iterations between an RL run's checkpoints inside a sweep."""
 
 
+def rl_config_fields(spec: RunSpec) -> dict[str, Any]:
+    """The trainer config of an RL run: the scenario's training env and budget, the seed, then the grid point."""
+    scenario = spec.scenario
+    return {
+        "env_id": scenario.simulator.env,
+        "env_kwargs": scenario_env_kwargs(scenario, training=True),
+        "num_users": scenario.training.rl_users,
+        "total_steps": scenario.training.rl_steps,
+        "seed": seed_for(TRAIN_SEED_OFFSET, spec.seed),
+        "device": spec.device,
+        "checkpoint_every": RL_CHECKPOINT_EVERY if spec.checkpoint_dir is not None else 0,
+        "out_dir": Path(spec.checkpoint_dir) if spec.checkpoint_dir else None,
+    } | spec.policy_params
+
+
 def train_rl_policy(spec: RunSpec) -> tuple[Any, dict[str, list[float]], int]:
     """Train ``spec.policy`` on the scenario's training env: the greedy policy, its training curve, and the
     user-steps restored from ``spec.checkpoint_dir`` (a checkpointed run resumes bit for bit)."""
@@ -150,22 +165,11 @@ def train_rl_policy(spec: RunSpec) -> tuple[Any, dict[str, list[float]], int]:
     from policies.rl.registry import load_trainer
     from policies.rl.trainer import CHECKPOINT_NAME
 
-    scenario = spec.scenario
     checkpoint_dir = Path(spec.checkpoint_dir) if spec.checkpoint_dir else None
     if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT_NAME).is_file():
         trainer = load_trainer(checkpoint_dir, device=spec.device)
     else:
-        fields = {
-            "env_id": scenario.simulator.env,
-            "env_kwargs": scenario_env_kwargs(scenario, training=True),
-            "num_users": scenario.training.rl_users,
-            "total_steps": scenario.training.rl_steps,
-            "seed": seed_for(TRAIN_SEED_OFFSET, spec.seed),
-            "device": spec.device,
-            "checkpoint_every": RL_CHECKPOINT_EVERY if checkpoint_dir is not None else 0,
-            "out_dir": checkpoint_dir,
-        } | spec.policy_params
-        trainer = make_trainer(spec.policy, **fields)
+        trainer = make_trainer(spec.policy, **rl_config_fields(spec))
     resumed_from = trainer.steps
     history = trainer.train(progress=False)
     points = [row for row in history if "episode_return" in row and row.get("episode_length", 0) > 0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import platform
 import time
 from pathlib import Path
@@ -11,13 +13,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from recgym.errors import ConfigError
+from recgym.core.device import resolve_device
+from recgym.errors import ConfigError, DeviceError, StoreError
 from recgym.sweep.executors import Executor, LocalExecutor
 from recgym.sweep.plan import SweepPlan
-from recgym.sweep.policies import policy_entry
-from recgym.sweep.run import RunSpec
+from recgym.sweep.policies import build_policy, policy_entry
+from recgym.sweep.run import RunSpec, rl_config_fields
 from recgym.sweep.store import ResultsStore
-from scenarios.loader import check_buildable
+from scenarios.loader import check_buildable, check_scenario
 
 
 def versions() -> dict[str, str]:
@@ -52,6 +55,14 @@ def versions() -> dict[str, str]:
     return found
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) during a sweep, after its plan was stored: ``finished`` of ``total`` runs are kept."""
+
+    def __init__(self, out: Path, finished: int, total: int) -> None:
+        super().__init__(f"{finished} of {total} runs are stored in {out}")
+        self.out, self.finished, self.total = out, finished, total
+
+
 def run_sweep(
     plan: SweepPlan | None,
     out: str | Path,
@@ -62,32 +73,130 @@ def run_sweep(
 ) -> ResultsStore:
     """Run every run of ``plan`` not yet in ``out``; each result is stored the moment it finishes.
 
-    A new sweep refuses a folder that already holds one (pass ``resume=True`` to continue
-    it; the stored plan is used and ``plan`` may be None). Every scenario is
-    built once before any run starts, so a bad parameter fails at once.
+    A new sweep refuses a folder that already holds one. ``resume=True`` continues the stored
+    sweep; with a ``plan`` too, the stored plan is widened by it (``SweepPlan.widened``: new
+    seeds, policies, scenarios or grid values add runs, finished runs are kept as they are).
+    The whole plan is checked (``check_plan``) before anything is written, so a bad device,
+    grid key or scenario parameter leaves the folder as it was. Unreadable result files are
+    moved to ``quarantine/`` and their runs run again. The store is locked for the whole
+    sweep (another sweep on it fails at once, naming this one). Ctrl-C stops the workers and
+    raises ``SweepInterrupted`` (a ``KeyboardInterrupt``) saying how many runs are kept.
     """
     console = console or Console()
+    out = Path(out)
     store = ResultsStore(out)
-    if store.exists() and not resume:
-        raise ConfigError(f"{out} already holds a sweep; pass --resume to continue it, or choose another --out.")
+    stored_data: dict[str, Any] | None = None
+    stored: SweepPlan | None = None
     if resume:
         if not store.exists():
             raise ConfigError(f"Nothing to resume in {out}: no sweep.json there. Start the sweep without --resume.")
-        plan = SweepPlan.from_dict(store.read_plan()["plan"])
-        store.sync_manifest()
+        stored_data = store.read_plan()
+        stored = SweepPlan.from_dict(stored_data["plan"])
+        plan = stored if plan is None else stored.widened(plan)
     elif plan is None:
         raise ConfigError("run_sweep needs a plan unless it resumes a stored sweep.")
-    for scenario in {scenario.name: scenario for scenario in plan.scenarios}.values():
-        check_buildable(scenario)
-    if not resume:
-        store.write_plan({"plan": plan.to_dict(), "versions": versions(), "created": time.time()})
-    specs = [_with_checkpoints(store, spec) for spec in plan.specs()]
-    finished = store.finished_ids()
-    todo = [spec for spec in specs if spec.run_id not in finished]
-    if resume:
-        console.print(f"Resuming {out}: {len(specs) - len(todo)} of {len(specs)} runs already finished.")
-    _execute(store, todo, executor or LocalExecutor(), len(specs), len(specs) - len(todo), progress, console)
+    else:
+        _refuse_to_reuse(store)
+    plan = check_plan(plan, resuming=resume)
+    with store.lock():
+        if stored_data is not None:
+            if store.read_plan() != stored_data:
+                raise StoreError(f"{store.plan_path} changed while this command checked its plan; run it again.")
+        else:
+            _refuse_to_reuse(store)
+        if stored is not None and stored_data is not None:
+            _prepare_resume(store, stored_data, stored, plan, console)
+        else:
+            store.write_plan({"plan": plan.to_dict(), "versions": versions(), "created": time.time()})
+        specs = [_with_checkpoints(store, spec) for spec in plan.specs()]
+        finished = store.finished_ids()
+        todo = [spec for spec in specs if spec.run_id not in finished]
+        if resume:
+            console.print(f"Resuming {out}: {len(specs) - len(todo)} of {len(specs)} runs already finished.")
+        try:
+            _execute(store, todo, executor or LocalExecutor(), len(specs), len(specs) - len(todo), progress, console)
+        except KeyboardInterrupt:
+            kept = len({spec.run_id for spec in specs} & store.finished_ids())
+            raise SweepInterrupted(out, kept, len(specs)) from None
     return store
+
+
+def _refuse_to_reuse(store: ResultsStore) -> None:
+    """A new sweep never writes into a folder holding another sweep's results."""
+    if store.exists():
+        raise ConfigError(
+            f"{store.root} already holds a sweep; pass --resume to continue it (new --seeds, --policies or "
+            "scenarios extend it), or choose another --out."
+        )
+    if store.holds_results():
+        raise ConfigError(
+            f"{store.root} holds result files (runs/, curves/ or manifest.sqlite) but no sweep.json, so they are "
+            "not a sweep this command can continue; choose another --out (nothing there was changed)."
+        )
+
+
+def _prepare_resume(
+    store: ResultsStore, stored_data: dict[str, Any], stored: SweepPlan, plan: SweepPlan, console: Console
+) -> None:
+    """Quarantine unreadable files, re-index the manifest, and store the widened plan (with its history)."""
+    moved = store.quarantine_unreadable()
+    if moved:
+        console.print(
+            f"[yellow]{len(moved)} unreadable result file(s) moved to {store.root / 'quarantine'} (a .why.txt note "
+            f"beside each); their runs run again: {', '.join(str(path.name) for path in moved)}[/yellow]"
+        )
+    store.sync_manifest()
+    changes = plan.changes_from(stored)
+    if changes:
+        new_runs = len({spec.run_id for spec in plan.specs()} - {spec.run_id for spec in stored.specs()})
+        console.print(f"Extending {store.root}: adds {'; '.join(changes)} ({new_runs} new runs; finished runs kept).")
+        history = [*stored_data.get("extended", []), {"at": time.time(), "adds": changes, "versions": versions()}]
+        store.write_plan(stored_data | {"plan": plan.to_dict(), "extended": history})
+
+
+def check_plan(plan: SweepPlan, resuming: bool = False) -> SweepPlan:
+    """Everything that can fail before a run, checked before anything is written; the plan with its device resolved.
+
+    The device must exist here (``recgym.core.device``); every scenario, and each variant a
+    ``scenario.*`` grid key makes, passes the loader's checks and builds a one-user env;
+    every static and online policy is built at each of its grid points on that env, and each
+    RL policy's trainer config is validated, so a bad value fails now, not when its run starts.
+    """
+    from policies.rl.registry import config_for
+
+    try:
+        device = str(resolve_device(plan.device))
+    except DeviceError as error:
+        fix = (
+            f" This sweep's plan asks for {plan.device!r}; continue it elsewhere with --resume --device cpu "
+            "(the runs still to do use the new device; finished runs are kept)."
+            if resuming
+            else " Pass --device cpu (or 'auto')."
+        )
+        raise DeviceError(f"--device {plan.device}: {error}{fix}") from error
+    plan = dataclasses.replace(plan, device=device)
+    by_name: dict[str, list[RunSpec]] = {}
+    for spec in plan.specs():
+        by_name.setdefault(spec.scenario.name, []).append(spec)
+    for name, specs in by_name.items():
+        scenario = specs[0].scenario
+        check_scenario(scenario)
+        env = check_buildable(scenario)
+        checked: set[str] = set()
+        for spec in specs:
+            point = json.dumps([spec.policy, spec.policy_params], sort_keys=True, default=str)
+            if point in checked:
+                continue
+            checked.add(point)
+            where = f"Scenario {name}, policy {spec.policy_label}"
+            try:
+                if policy_entry(spec.policy).kind == "rl":
+                    config_for(spec.policy, **rl_config_fields(spec))
+                else:
+                    build_policy(spec.policy, env, scenario, spec.seed, spec.policy_params)
+            except ConfigError as error:
+                raise ConfigError(f"{where}: {error}") from error
+    return plan
 
 
 def _with_checkpoints(store: ResultsStore, spec: RunSpec) -> RunSpec:
@@ -116,6 +225,8 @@ def _execute(
     )
     with Progress(*columns, console=console, disable=not progress) as bar:
         task = bar.add_task("sweep", total=total, completed=already, last="")
-        for spec, result in executor.run(todo):
-            store.write_run(spec, result)
-            bar.update(task, advance=1, last=f"{spec.run_id} ({result.seconds:.0f} s)")
+        # closing: whatever stops this loop (Ctrl-C, a failed write) also stops the executor's workers at once
+        with contextlib.closing(executor.run(todo)) as results:
+            for spec, result in results:
+                store.write_run(spec, result)
+                bar.update(task, advance=1, last=f"{spec.run_id} ({result.seconds:.0f} s)")
