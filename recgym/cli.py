@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from recgym.errors import ConfigError, RecGymError
@@ -250,10 +251,11 @@ def _report(run_dir: Path, console: Console) -> None:
         warnings.simplefilter("always", UnreadableResultWarning)
         html_path, markdown_path = write_report(run_dir)
         summaries = summarise_store(ResultsStore(run_dir))
-    for message in dict.fromkeys(str(warning.message) for warning in caught):
+    unreadable = [warning for warning in caught if issubclass(warning.category, UnreadableResultWarning)]
+    for message in dict.fromkeys(str(warning.message) for warning in unreadable):  # each file once
         console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
     for warning in caught:
-        if not issubclass(warning.category, UnreadableResultWarning):
+        if warning not in unreadable:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     print_summaries(summaries, console)
     console.print(f"Report: {html_path} (open it in a browser) and {markdown_path} (all metrics).")
@@ -347,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _run_command(arguments, console)
     except RecGymError as error:
-        console.print(f"[red]error:[/red] {error}")
+        # Escaped: messages hold brackets ("[episode]", "[B, K]") that rich would read as markup and drop.
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     except KeyboardInterrupt:
         console.print(

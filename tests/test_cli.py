@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -256,3 +257,17 @@ def test_the_command_line_starts_without_importing_torch() -> None:
     """What makes `recgym --help` answer at once: nothing heavy is imported until a command needs it."""
     code = "import sys, recgym.cli; recgym.cli._parser(); assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_error_messages_keep_their_brackets(tmp_path, capsys) -> None:
+    """Rich reads '[episode]' as markup; an error must print exactly as raised."""
+    scenario = tmp_path / "bad.toml"
+    shipped = (Path(__file__).parents[1] / "scenarios" / "library" / "cold_start.toml").read_text()
+    scenario.write_text(
+        shipped.replace('name = "cold_start"', 'name = "bad"').replace(
+            "params = { theta_spread = 1.0 }", "params = { theta_spread = 1.0, slate_size = 3 }"
+        )
+    )
+    assert main(["sweep", str(scenario), "--out", str(tmp_path / "out")]) == 2
+    printed = capsys.readouterr().out
+    assert "set it in [episode] (or reward)" in printed
