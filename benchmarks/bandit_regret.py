@@ -29,6 +29,7 @@ from policies.bandits import (
     LinUCB,
 )
 from policies.baselines import RandomPolicy
+from recgym.core.random import population_seed
 from recgym.eval.regret import learning_curve
 
 SLATE_SIZE, NUM_CANDIDATES = 2, 20
@@ -79,8 +80,8 @@ def main() -> None:
                     theta_spread=spread,
                     catalog_seed=seed,
                 )
-                # reset(seed=s) seeds user i with s + i: space the seeds so no user recurs across them.
-                curve = learning_curve(env, make_policy(), arguments.steps, seed=seed * 100_003)
+                # Seeds draw disjoint populations (reset(seed=s) alone would give user i the seed s + i).
+                curve = learning_curve(env, make_policy(), arguments.steps, seed=population_seed(seed, "benchmark"))
                 totals.append(float(curve.cumulative_regret[-1]))
                 exponents.append(curve.regret_growth_exponent())
             print(f"{name:<28}{spread:>7.1f}{mean_ci(totals):>22}{sum(exponents) / len(exponents):>10.2f}", flush=True)

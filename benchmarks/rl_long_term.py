@@ -51,6 +51,7 @@ from policies.base import ScoringPolicy
 from policies.baselines import MyopicGreedyPolicy, OracleGreedyPolicy, RandomPolicy
 from policies.rl import make_trainer
 from policies.rl.trainer import make_vector_env
+from recgym.core.random import population_seed
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.eval.rollout import evaluate_policy
 from simulators.family import KALE_WATCHER_THRESHOLD
@@ -177,7 +178,7 @@ def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, d
     """Train (unless a baseline) and evaluate one policy for one seed; per-user means and seconds."""
     started = time.perf_counter()
     env = make_vector_env(experiment["env_id"], eval_users, torch.device(device), experiment["eval_kwargs"])
-    eval_seed = 1_000_000 + 10_000 * seed
+    eval_seed = population_seed(seed, "evaluate")  # never the training users, nor another seed's
     bounds: dict[str, float] = {}
     if name == "myopic greedy":
         policy: Any = MyopicGreedyPolicy(env.slate_size, seed=seed)
