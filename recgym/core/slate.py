@@ -21,7 +21,8 @@ Slate: TypeAlias = torch.Tensor
 _MAX_NAMED_USERS = 8
 
 
-def _name_users(bad_rows: torch.Tensor) -> str:
+def name_users(bad_rows: torch.Tensor) -> str:
+    """'user(s) 2, 5' for the true rows of ``bad_rows [B]`` (at most eight named), for error messages."""
     users = bad_rows.nonzero().squeeze(1).tolist()
     shown = ", ".join(str(user) for user in users[:_MAX_NAMED_USERS])
     more = f" and {len(users) - _MAX_NAMED_USERS} more" if len(users) > _MAX_NAMED_USERS else ""
@@ -45,22 +46,33 @@ def as_slate_tensor(action: Any, device: torch.device) -> torch.Tensor:
     return action.to(device=device, dtype=torch.int64)
 
 
-def validate_slate(slate: torch.Tensor, num_users: int, num_candidates: int, slate_size: int) -> torch.Tensor:
-    """Check shape, range and distinctness; raise InvalidSlateError naming the bad users."""
+def validate_slate(
+    slate: torch.Tensor, num_users: int, num_candidates: int, slate_size: int, repair: bool = False
+) -> torch.Tensor:
+    """Check shape, range and distinctness; raise InvalidSlateError naming the bad users.
+
+    With ``repair``, repeated positions are replaced (``repair_duplicates``) instead of raising;
+    shape and range are checked either way.
+    """
     if tuple(slate.shape) != (num_users, slate_size):
         raise InvalidSlateError(
-            f"Expected a slate of shape ({num_users}, {slate_size}) [users, slate_size]; got {tuple(slate.shape)}."
+            f"Expected a slate of shape ({num_users}, {slate_size}), one row of {slate_size} positions per user; "
+            f"got {tuple(slate.shape)}."
         )
     out_of_range = ((slate < 0) | (slate >= num_candidates)).any(dim=1)
     if bool(out_of_range.any()):
         raise InvalidSlateError(
-            f"Slate positions must be in [0, {num_candidates}); out of range for {_name_users(out_of_range)}."
+            f"Slate positions must be in [0, {num_candidates}); out of range for {name_users(out_of_range)}."
         )
+    if repair:
+        return repair_duplicates(slate, num_candidates)
     repeated = duplicate_mask(slate).any(dim=1)
     if bool(repeated.any()):
         raise InvalidSlateError(
-            f"A slate may not show a candidate twice; duplicates for {_name_users(repeated)}. "
-            "Use recgym.core.slate.repair_duplicates or top-K of scores to build distinct slates."
+            f"A slate may not show a candidate twice; duplicates for {name_users(repeated)}. "
+            "Give distinct positions (action_space.sample() always does), act with one score per candidate "
+            "through recgym.wrappers.ScoreToSlate / ScoreToSlateVector, or make the env with "
+            "repair_duplicates=True to replace each repeat by the lowest unused candidate."
         )
     return slate
 

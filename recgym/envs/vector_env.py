@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,10 +21,12 @@ from recgym.core.candidates import (
     UniformCandidates,
 )
 from recgym.core.device import resolve_device
+from recgym.core.response import Response
 from recgym.core.reward import Reward, make_reward
 from recgym.core.simulator import UserSimulator
 from recgym.core.slate import as_slate_tensor, validate_slate
 from recgym.core.state import TensorState
+from recgym.envs.render import render_users
 from recgym.envs.spaces import SlateSpace
 from recgym.errors import ConfigError
 
@@ -48,6 +51,38 @@ class EnvState(TensorState):
     """Steps taken in the current episode, int64 [B]."""
     keys: torch.Tensor
     """Each user's random key, int64 [B]."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LastStep:
+    """What the last ``step`` showed and got back, kept (as references, no copies) for ``render``."""
+
+    slate: torch.Tensor
+    """Positions shown, after any repair, int64 [B, K]."""
+    items: torch.Tensor
+    """Item ids shown, int64 [B, K]."""
+    response: Response
+    """The users' response."""
+    reward: torch.Tensor
+    """float [B]."""
+    terminated: torch.Tensor
+    """bool [B]."""
+    truncated: torch.Tensor
+    """bool [B]."""
+
+
+RENDER_MODES = ("ansi",)
+"""``render_mode="ansi"``: ``render()`` returns a text view per user (history, last slate, response)."""
+
+
+def check_render_mode(render_mode: Any) -> None:
+    """ConfigError unless ``render_mode`` is None or one of ``RENDER_MODES``."""
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ConfigError(
+            f"Unsupported render_mode {render_mode!r}: recgym envs render only {list(RENDER_MODES)} "
+            "(text: each user's recent history and the last slate and response), or None. "
+            "Make the env with render_mode='ansi'."
+        )
 
 
 def make_candidate_sampler(sampler: str | CandidateSampler, simulator: UserSimulator) -> CandidateSampler:
@@ -77,11 +112,24 @@ class RecVectorEnv(VectorEnv):
     last one, for users flagged in ``info["_final_obs"]``. ``info["response"]`` is the
     step's full ``Response``. Episodes are truncated at ``max_episode_steps``.
 
+    ``render_mode="ansi"``: ``render()`` returns one text view per user (tuple of str). Repeated
+    slate positions raise InvalidSlateError unless ``repair_duplicates=True``, which replaces each
+    repeat by the lowest unused candidate.
+
+    Gymnasium's own vector wrappers (``gymnasium.wrappers.vector.RecordEpisodeStatistics``,
+    ``NormalizeReward``, ...) compute in numpy: put ``recgym.wrappers.NumpyVector`` under them,
+    e.g. ``RecordEpisodeStatistics(NumpyVector(envs))``, or stay in torch with
+    ``recgym.wrappers.EpisodeEngagementVector``.
+
     User i's trajectory depends only on its own seed, so a batch equals single-user runs
     seeded alike (``reset(seed=s)`` gives user i the seed ``s + i``, as gymnasium does).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {
+        "autoreset_mode": AutoresetMode.SAME_STEP,
+        "render_modes": list(RENDER_MODES),
+        "render_fps": 4,
+    }
 
     def __init__(
         self,
@@ -91,11 +139,13 @@ class RecVectorEnv(VectorEnv):
         slate_size: int = 2,
         history_length: int = 10,
         candidate_sampler: str | CandidateSampler = "uniform",
-        reward: str | Reward = "watch_time",
+        reward: str | Mapping[str, float] | Reward = "watch_time",
         max_episode_steps: int | None = None,
         device: torch.device | str | None = "cpu",
         seed: int | None = None,
         step_scale: float = 100.0,
+        repair_duplicates: bool = False,
+        render_mode: str | None = None,
     ) -> None:
         if num_envs <= 0:
             raise ConfigError(f"num_envs must be positive; got {num_envs}.")
@@ -107,6 +157,7 @@ class RecVectorEnv(VectorEnv):
             raise ConfigError(f"history_length must be positive; got {history_length}.")
         if step_scale <= 0:
             raise ConfigError(f"step_scale must be positive; got {step_scale}.")
+        check_render_mode(render_mode)
         if max_episode_steps is not None and max_episode_steps <= 0:
             raise ConfigError(f"max_episode_steps must be positive or None; got {max_episode_steps}.")
         if num_candidates > simulator.catalog.num_items:
@@ -127,7 +178,10 @@ class RecVectorEnv(VectorEnv):
         self.candidate_sampler = make_candidate_sampler(candidate_sampler, self.simulator)
         self.reward_fn = make_reward(reward)
         self._initial_seed = seed
+        self.repair_duplicates = repair_duplicates
+        self.render_mode = render_mode
         self.state: EnvState | None = None
+        self.last_step: LastStep | None = None
 
         self.single_observation_space = self._build_observation_space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -221,6 +275,7 @@ class RecVectorEnv(VectorEnv):
             self.reset_users(mask)
         else:
             self.state = self._fresh_state(random.keys_from_seeds(self._seeds(seed)), None)
+            self.last_step = None
         return self.observe(self.state), {}
 
     def reset_users(self, mask: torch.Tensor) -> None:
@@ -241,7 +296,11 @@ class RecVectorEnv(VectorEnv):
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         state = self._require_state()
         slate = validate_slate(
-            as_slate_tensor(actions, self.device), self.num_envs, self.num_candidates, self.slate_size
+            as_slate_tensor(actions, self.device),
+            self.num_envs,
+            self.num_candidates,
+            self.slate_size,
+            repair=self.repair_duplicates,
         )
         shown_items = state.candidates.gather(1, slate)
         keys = state.keys
@@ -274,6 +333,7 @@ class RecVectorEnv(VectorEnv):
         else:
             truncated = torch.zeros_like(terminated)
         done = terminated | truncated
+        self.last_step = LastStep(slate, shown_items, response, reward, terminated, truncated)
 
         info: dict[str, Any] = {"response": response}
         step_info = getattr(self.simulator, "step_info", None)
@@ -309,6 +369,26 @@ class RecVectorEnv(VectorEnv):
         if exact is not None:
             return exact(state.user, items)
         return self.simulator.expected_reward(state.user, items).sum(dim=1)
+
+    def render(self) -> tuple[str, ...]:
+        """One text view per user (``render_mode="ansi"``): recent history, last slate and response.
+
+        Print them with ``print("\\n\\n".join(envs.render()))``; ``render_text(users)`` renders only some.
+        """
+        if self.render_mode is None:
+            raise ConfigError(
+                "render() needs a render mode: make the env with render_mode='ansi', e.g. gym.make_vec(env_id, "
+                "num_envs=4, vectorization_mode='vector_entry_point', render_mode='ansi')."
+            )
+        return tuple(self.render_text())
+
+    def render_text(self, users: list[int] | None = None, title: str | None = None) -> list[str]:
+        """The text view of ``users`` (batch rows; all when None), in any render mode; ``title`` heads each."""
+        rows = list(range(self.num_envs)) if users is None else [int(user) for user in users]
+        outside = [user for user in rows if not 0 <= user < self.num_envs]
+        if outside:
+            raise ConfigError(f"render_text(users=...) got rows {outside}; this env has users 0..{self.num_envs - 1}.")
+        return render_users(self, self._require_state(), self.last_step, rows, title)
 
     def _require_state(self) -> EnvState:
         if self.state is None:

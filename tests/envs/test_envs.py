@@ -112,10 +112,12 @@ def test_invalid_slates_raise_naming_users() -> None:
         env.step(torch.zeros(4, 3, dtype=torch.int64))
     with pytest.raises(InvalidSlateError, match="dtype"):
         env.step(torch.zeros(4, 2))
-    single = RecEnv(make_vector_env(num_envs=1).simulator)
+    single = RecEnv(make_vector_env(num_envs=1).simulator, repair_duplicates=False)
     single.reset(seed=0)
-    with pytest.raises(InvalidSlateError, match="duplicates"):
+    with pytest.raises(InvalidSlateError, match="duplicates") as error:
         single.step(np.array([4, 4]))
+    assert "recgym.wrappers.ScoreToSlate" in str(error.value) and "repair_duplicates=True" in str(error.value)
+    assert "recgym.core" not in str(error.value)  # the fix names public API, not an internal helper
 
 
 def test_bad_constructor_arguments_fail_with_clear_errors(user_model) -> None:
