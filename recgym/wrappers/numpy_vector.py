@@ -23,7 +23,13 @@ def to_numpy(value: Any) -> Any:
 
 
 class NumpyVector(VectorWrapper):
-    """Numpy in and out around a torch ``RecVectorEnv``; ``info['response']`` becomes a dict of arrays."""
+    """Numpy in and out around a torch ``RecVectorEnv``; ``info['response']`` becomes a dict of arrays.
+
+    Gymnasium's vector wrappers compute in numpy (``episode_returns += rewards`` fails on a torch
+    tensor), so they go on top of this one: ``RecordEpisodeStatistics(NumpyVector(envs))``, likewise
+    ``NormalizeReward`` and ``ClipReward``. Each step then copies its outputs to the host; to stay in
+    torch, use ``EpisodeEngagementVector`` instead.
+    """
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         observation, info = self.env.reset(seed=seed, options=options)
