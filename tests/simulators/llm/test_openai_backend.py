@@ -300,17 +300,17 @@ def test_option_logprobs_are_log_probabilities_in_prompt_order(direct: OpenAIBac
 
 
 @pytest.mark.slow
-def test_scores_agree_with_the_transformers_backend_on_the_same_weights(direct: OpenAIBackend) -> None:
+def test_scores_agree_with_the_transformers_backend_on_the_same_weights(
+    direct: OpenAIBackend, smollm2_model_dir: Path
+) -> None:
     """llama.cpp computes with Q4_1 blocks (and 8-bit activations), transformers with the same weights de-quantised.
 
     Measured on these 8 prompts: max |difference| 0.38 nats, mean 0.08, Pearson correlation 0.996,
     and the same argmax on all of them. The bounds leave about twice that room.
     """
-    from simulators.llm.backends.transformers_backend import TransformersBackend, load_gguf_as_directory
+    from simulators.llm.backends.transformers_backend import TransformersBackend
 
-    local = TransformersBackend.from_pretrained(
-        load_gguf_as_directory(smollm2_gguf(), Path.home() / ".cache" / "recgym" / "models")
-    )
+    local = TransformersBackend.from_pretrained(smollm2_model_dir)  # converted afresh this run (see conftest)
     for questions, options in ((YES_NO_QUESTIONS, YES_NO), (DIGIT_QUESTIONS, DIGITS)):
         prompts = chat(direct, questions)
         served, reference = direct.option_logprobs(prompts, options), local.option_logprobs(prompts, options)

