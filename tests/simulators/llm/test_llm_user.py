@@ -159,3 +159,24 @@ def test_bad_configuration_is_named(tiny_model_dir: Path, tmp_path: Path) -> Non
     persona_file.write_text(json.dumps([{"name": "Maya", "interests": {"cooking": 0.9}}]))
     with pytest.raises(PersonaFileError, match="missing field"):
         gym.make(ENV_ID, model=str(tiny_model_dir), persona_file=str(persona_file), cache_path=cache)
+
+
+@pytest.mark.parametrize("backend", ["transformers", "openai", "embedding"])
+def test_a_misspelt_choice_mode_is_refused_for_every_backend_before_any_model_loads(
+    backend: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """``choice_mode="slat"`` was ignored by the embedding backend, and found only after loading a model by others."""
+    options = {
+        "transformers": {"model": str(tiny_model_dir)},
+        "openai": {"base_url": "http://127.0.0.1:9/v1", "model": "smollm2"},  # nothing listens: never contacted
+        "embedding": {},
+    }[backend]
+    with pytest.raises(
+        ConfigError, match=r"Unknown choice_mode 'slat'; did you mean 'slate'\? choose one of \('per_item', 'slate'\)"
+    ):
+        gym.make(ENV_ID, backend=backend, choice_mode="slat", cache_path=str(tmp_path / "cache.sqlite"), **options)
+
+
+def test_the_embedding_backend_refuses_the_slate_question_it_cannot_ask(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"choice_mode='slate' needs a language model .* leave choice_mode unset"):
+        gym.make(ENV_ID, backend="embedding", choice_mode="slate", cache_path=str(tmp_path / "cache.sqlite"))
