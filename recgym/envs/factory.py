@@ -113,6 +113,9 @@ def make_env(simulator: str, **kwargs: Any) -> RecEnv:
     return RecEnv(user_model, **env_kwargs)
 
 
+make_env.metadata = RecEnv.metadata  # type: ignore[attr-defined]  # gymnasium reads render modes off the creator
+
+
 def make_vector_env(simulator: str, num_envs: int = 1, **kwargs: Any) -> RecVectorEnv:
     """Batched env of ``num_envs`` users (gymnasium's ``vector_entry_point``)."""
     if isinstance(num_envs, bool) or not isinstance(num_envs, numbers.Integral):

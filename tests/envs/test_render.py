@@ -100,6 +100,14 @@ def test_render_without_a_render_mode_says_how_to_get_one() -> None:
         vector.render()
 
 
+def test_gymnasium_collects_ansi_frames_with_ansi_list() -> None:
+    env = gym.make(ENV_ID, num_items=300, render_mode="ansi_list")
+    env.reset(seed=0)
+    env.step(np.array([0, 1]))
+    frames = env.render()
+    assert len(frames) == 2 and "last slate: none yet" in frames[0] and "last slate · reward" in frames[1]
+
+
 def test_gymnasium_checker_passes_with_the_render_check() -> None:
     env = gym.make(ENV_ID, num_items=300, render_mode="ansi")
     gym_check_env(env.unwrapped)

@@ -77,3 +77,29 @@ def test_the_nan_check_adds_no_host_read_per_step(monkeypatch: pytest.MonkeyPatc
     plain_reads, reads.count = reads.count, 0
     wrapped.step(scores)
     assert reads.count == plain_reads
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_nan_check_adds_no_cuda_sync_per_step() -> None:
+    import warnings
+
+    plain = make_vector_env(num_envs=64, device="cuda")
+    wrapped = ScoreToSlateVector(make_vector_env(num_envs=64, device="cuda"))
+    plain.reset(seed=0)
+    wrapped.reset(seed=0)
+    scores = torch.rand(64, 10, device="cuda", generator=torch.Generator("cuda").manual_seed(1))
+    slate = wrapped.actions(scores)
+
+    def syncs(step) -> int:
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                step()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        return sum("synchroniz" in str(warning.message) for warning in caught)
+
+    assert syncs(lambda: wrapped.step(scores)) == syncs(lambda: plain.step(slate))
