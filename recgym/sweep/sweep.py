@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from recgym.core.device import resolve_device
@@ -98,27 +99,40 @@ def run_sweep(
     else:
         _refuse_to_reuse(store)
     plan = check_plan(plan, resuming=resume)
-    with store.lock():
-        if stored_data is not None:
-            if store.read_plan() != stored_data:
-                raise StoreError(f"{store.plan_path} changed while this command checked its plan; run it again.")
-        else:
-            _refuse_to_reuse(store)
-        if stored is not None and stored_data is not None:
-            _prepare_resume(store, stored_data, stored, plan, console)
-        else:
-            store.write_plan({"plan": plan.to_dict(), "versions": versions(), "created": time.time()})
-        specs = [_with_checkpoints(store, spec) for spec in plan.specs()]
-        finished = store.finished_ids()
-        todo = [spec for spec in specs if spec.run_id not in finished]
-        if resume:
-            console.print(f"Resuming {out}: {len(specs) - len(todo)} of {len(specs)} runs already finished.")
-        try:
-            _execute(store, todo, executor or LocalExecutor(), len(specs), len(specs) - len(todo), progress, console)
-        except KeyboardInterrupt:
-            kept = len({spec.run_id for spec in specs} & store.finished_ids())
-            raise SweepInterrupted(out, kept, len(specs)) from None
+    try:
+        with store.lock():
+            _run_locked(store, plan, stored_data, stored, executor or LocalExecutor(), progress, console)
+    except KeyboardInterrupt:
+        if not store.exists():
+            raise  # stopped before its plan was stored: the folder holds no sweep to resume
+        run_ids = {spec.run_id for spec in plan.specs()}
+        raise SweepInterrupted(out, len(run_ids & store.finished_ids()), len(run_ids)) from None
     return store
+
+
+def _run_locked(
+    store: ResultsStore,
+    plan: SweepPlan,
+    stored_data: dict[str, Any] | None,
+    stored: SweepPlan | None,
+    executor: Executor,
+    progress: bool,
+    console: Console,
+) -> None:
+    """The part of a sweep that writes: only while holding the store's lock."""
+    if stored_data is not None and stored is not None:
+        if store.read_plan() != stored_data:
+            raise StoreError(f"{store.plan_path} changed while this command checked its plan; run it again.")
+        _prepare_resume(store, stored_data, stored, plan, console)
+    else:
+        _refuse_to_reuse(store)  # again: another process may have started a sweep here meanwhile
+        store.write_plan({"plan": plan.to_dict(), "versions": versions(), "created": time.time()})
+    specs = [_with_checkpoints(store, spec) for spec in plan.specs()]
+    finished = store.finished_ids()
+    todo = [spec for spec in specs if spec.run_id not in finished]
+    if stored is not None:
+        console.print(escape(f"Resuming {store.root}: {len(specs) - len(todo)} of {len(specs)} runs already finished."))
+    _execute(store, todo, executor, len(specs), len(specs) - len(todo), progress, console)
 
 
 def _refuse_to_reuse(store: ResultsStore) -> None:
@@ -142,14 +156,19 @@ def _prepare_resume(
     moved = store.quarantine_unreadable()
     if moved:
         console.print(
-            f"[yellow]{len(moved)} unreadable result file(s) moved to {store.root / 'quarantine'} (a .why.txt note "
-            f"beside each); their runs run again: {', '.join(str(path.name) for path in moved)}[/yellow]"
+            escape(
+                f"{len(moved)} unreadable result file(s) moved to {store.root / 'quarantine'} (a .why.txt note "
+                f"beside each); their runs run again: {', '.join(str(path.name) for path in moved)}"
+            ),
+            style="yellow",
         )
     store.sync_manifest()
     changes = plan.changes_from(stored)
     if changes:
         new_runs = len({spec.run_id for spec in plan.specs()} - {spec.run_id for spec in stored.specs()})
-        console.print(f"Extending {store.root}: adds {'; '.join(changes)} ({new_runs} new runs; finished runs kept).")
+        console.print(
+            escape(f"Extending {store.root}: adds {'; '.join(changes)} ({new_runs} new runs; finished runs kept).")
+        )
         history = [*stored_data.get("extended", []), {"at": time.time(), "adds": changes, "versions": versions()}]
         store.write_plan(stored_data | {"plan": plan.to_dict(), "extended": history})
 
