@@ -219,20 +219,25 @@ def _sweep(arguments: argparse.Namespace, console: Console) -> None:
     )
     plan, notes = request.plan(arguments.out, resume=arguments.resume)
     for note in notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     executor = make_executor(arguments.executor, workers=arguments.workers, address=arguments.address)
     try:
         store = run_sweep(plan, arguments.out, executor, resume=arguments.resume, console=console)
     except SweepInterrupted as interrupted:
         command = resume_command(arguments.out, arguments.executor, arguments.workers, arguments.address)
         console.print(
-            f"[yellow]Interrupted.[/yellow] {interrupted.finished} of {interrupted.total} runs are stored in "
-            f"{arguments.out} and kept; the runs in flight were stopped. Continue with:\n  {command}",
+            "[yellow]Interrupted.[/yellow] "
+            + escape(
+                f"{interrupted.finished} of {interrupted.total} runs are stored in {arguments.out} and kept; the runs "
+                f"in flight were stopped. Continue with:\n  {command}"
+            ),
             soft_wrap=True,
         )
         raise
     except KeyboardInterrupt:
-        console.print(f"[yellow]Interrupted[/yellow] before any run started: {arguments.out} was not changed.")
+        console.print(
+            f"[yellow]Interrupted[/yellow] before any run started: {escape(str(arguments.out))} was not changed."
+        )
         raise
     console.print(
         f"{len(store.finished_ids())} runs in {arguments.out}; `recgym report {arguments.out}` summarises them."
@@ -253,7 +258,7 @@ def _report(run_dir: Path, console: Console) -> None:
         summaries = summarise_store(ResultsStore(run_dir))
     unreadable = [warning for warning in caught if issubclass(warning.category, UnreadableResultWarning)]
     for message in dict.fromkeys(str(warning.message) for warning in unreadable):  # each file once
-        console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
     for warning in caught:
         if warning not in unreadable:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
