@@ -244,3 +244,14 @@ def test_sweep_help_lists_num_users_with_its_default(capsys: pytest.CaptureFixtu
     text = flat(capsys.readouterr().out)
     assert "--num-usersNUM_USERS" in text and "(default:eachscenario'sown)" in text
     assert "(default:3;on--resume" in text
+
+
+def test_a_new_sweep_refuses_result_files_without_a_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)
+    (out / "runs" / "theirs.parquet").write_bytes(b"someone's results")
+    before = folder_hashes(out)
+    code, text = sweep(capsys, TINY, "--policies", "random", "--seeds", "1", "--out", str(out))
+    assert code == 2 and "holdsresultfiles" in text and "another--out" in text
+    assert_unchanged(before, out)
+    assert set(folder_hashes(out)) == set(before)
