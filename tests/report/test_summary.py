@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
-from recgym.report import markdown
+from recgym.eval.metrics import METRICS
+from recgym.report import html, markdown
 from recgym.report.html import ranking_table
 from recgym.report.summary import summarise_scenario
 
@@ -56,3 +58,26 @@ def test_html_and_markdown_tables_follow_the_ranking() -> None:
     text = markdown.render([summary], runs=6)
     assert "| 1. greedy | **30.00 [29.00, 31.00]** | 0.800 [0.800, 0.800] | 2 |" in text
     assert "gini ↓" in text
+
+
+def test_wide_tables_split_into_balanced_parts_that_keep_the_ranking() -> None:
+    """Ten metrics would make one table too wide for the page: two tables of five, each ranked alike."""
+    runs = _runs()
+    metrics = list(METRICS)[:10]
+    for index, metric in enumerate(metrics):
+        runs[metric] = runs["engagement"] * (index + 1)
+    table = ranking_table(summarise_scenario("s", runs, metrics, {}))
+    parts = re.findall(r'<table class="([\w-]+)".*?</table>', table)
+    assert parts == ["ranking", "ranking-continued"]
+    for part in re.findall(r"<table.*?</table>", table):
+        assert part.count("<th title=") == 5
+        assert re.findall(r'data-policy="(\w+)"', part) == ["greedy", "bandit", "random"]
+        assert 'class="winner" data-policy="greedy"' in part
+    first, second = re.findall(r"<table.*?</table>", table)
+    assert "<th>seeds</th>" not in first and "<th>seeds</th>" in second
+
+
+def test_cells_put_the_interval_under_the_mean() -> None:
+    summary = summarise_scenario("s", _runs(), ["engagement"], {})
+    assert '30.00<span class="interval">[29.00, 31.00]</span>' in ranking_table(summary)
+    assert "exposure_<wbr>fairness" in html._breakable("exposure_fairness")
