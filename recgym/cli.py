@@ -254,11 +254,13 @@ def _report(run_dir: Path, console: Console) -> None:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnreadableResultWarning)
-        html_path, markdown_path = write_report(run_dir)
-        summaries = summarise_store(ResultsStore(run_dir))
-    unreadable = [warning for warning in caught if issubclass(warning.category, UnreadableResultWarning)]
-    for message in dict.fromkeys(str(warning.message) for warning in unreadable):  # each file once
-        console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+        try:
+            html_path, markdown_path = write_report(run_dir)
+            summaries = summarise_store(ResultsStore(run_dir))
+        finally:  # name damaged files even when nothing readable is left to report
+            unreadable = [warning for warning in caught if issubclass(warning.category, UnreadableResultWarning)]
+            for message in dict.fromkeys(str(warning.message) for warning in unreadable):  # each file once
+                console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
     for warning in caught:
         if warning not in unreadable:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

@@ -228,3 +228,11 @@ def test_the_sweep_benchmark_refuses_a_folder_it_did_not_make(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
     assert_unchanged(before, out)
     assert time.monotonic() - started < 60, "it must refuse before running anything"
+
+
+def test_report_of_a_store_with_only_damaged_files_names_them(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for path in (store / "runs").glob("*.parquet"):
+        path.write_bytes(GARBAGE)
+    assert main(["report", str(store)]) == 2
+    text = flat(capsys.readouterr().out)
+    assert text.count("warning:") == 3 and "nofinishedruns" in text and "--resume" in text
