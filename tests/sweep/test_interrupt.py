@@ -1,4 +1,4 @@
-"""Issue 16: Ctrl-C during a sweep stops it cleanly (no traceback, no worker left), says what is kept and how to go on."""
+"""Issue 16: Ctrl-C stops a sweep cleanly (no traceback, no worker left) and says what is kept and how to go on."""
 
 from __future__ import annotations
 
