@@ -360,10 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     except KeyboardInterrupt:
-        console.print(
-            f"[yellow]interrupted:[/yellow] recgym {arguments.command} stopped by Ctrl-C; "
-            "what was already written is kept."
-        )
+        if arguments.command != "sweep":  # a sweep has already said what it kept and how to resume
+            console.print(
+                f"[yellow]interrupted:[/yellow] recgym {arguments.command} stopped by Ctrl-C; "
+                "what was already written is kept."
+            )
         return 128 + signal.SIGINT
     return 0
 

@@ -32,12 +32,23 @@ def unique_sibling(path: Path, suffix: str = ".partial") -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
 
 
+def _read_umask() -> int:
+    """The process umask (read once, at import: setting it to read it is not thread-safe later)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the whole new one, never a part."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
+        os.fchmod(descriptor, 0o666 & ~_UMASK)  # mkstemp makes 0600; results keep the usual permissions
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recgym.core.files import atomic_write_text
 from recgym.errors import ConfigError
 from recgym.report import html, markdown
 from recgym.report.summary import ScenarioSummary, summarise_store
@@ -12,7 +13,11 @@ from recgym.sweep.store import ResultsStore
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.md`` into the sweep folder ``run_dir``; returns their paths."""
+    """Write ``report.html`` and ``report.md`` into the sweep folder ``run_dir``; returns their paths.
+
+    Both are views of the store, rebuilt from it on every call (after a resume, say); each is
+    replaced in one atomic rename, so a reader never sees half a page.
+    """
     store = ResultsStore(run_dir)
     if not store.exists():
         raise ConfigError(f"{run_dir} holds no sweep (no sweep.json); run `recgym sweep ... --out {run_dir}` first.")
@@ -22,8 +27,8 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     summaries = summarise_store(store)
     plan = store.read_plan()
     html_path, markdown_path = store.root / "report.html", store.root / "report.md"
-    html_path.write_text(html.render(summaries, store.curves(), plan, len(runs)))
-    markdown_path.write_text(markdown.render(summaries, len(runs)))
+    atomic_write_text(html_path, html.render(summaries, store.curves(), plan, len(runs)))
+    atomic_write_text(markdown_path, markdown.render(summaries, len(runs)))
     return html_path, markdown_path
 
 
