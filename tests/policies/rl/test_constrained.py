@@ -126,7 +126,7 @@ def test_slate_kl_gradient_pulls_towards_reference() -> None:
         ("auxiliary_signals", ("liked", "comments"), "unknown signal"),
         ("auxiliary_signals", (), "non-empty"),
         ("auxiliary_signals", ("liked", "liked"), "twice"),
-        ("auxiliary_signals", "liked", "tuple"),
+        ("auxiliary_signals", "liked", "must be a list, each a string"),
         ("bound_fraction", 0.0, "bound_fraction"),
         ("bound_fraction", 1.5, "bound_fraction"),
         ("bound_fraction", float("nan"), "bound_fraction"),
