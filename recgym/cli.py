@@ -38,9 +38,11 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def _add_threads_option(parser: argparse.ArgumentParser, default_help: str) -> None:
+def _add_threads_option(parser: argparse.ArgumentParser, note: str = "") -> None:
     parser.add_argument(
-        "--threads", type=int, help=f"torch CPU threads for this command (default: {default_help}; see README)"
+        "--threads",
+        type=int,
+        help=f"torch CPU threads of this command{note} (default: 1 with up to 4 cores, else half the cores)",
     )
 
 
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rl-steps", type=int, default=defaults.rl_steps, help="PPO training user-steps per run")
     demo.add_argument("--workers", type=int, default=defaults.workers, help="parallel run processes")
     demo.add_argument("--num-users", type=int, help="users per run (default: each scenario's population)")
+    _add_threads_option(demo, "'s main process (each run's process uses 1)")
     demo.add_argument(
         "--out",
         type=Path,
@@ -66,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sweep_parser(commands)
     report = commands.add_parser("report", help="write report.html and report.md for a sweep folder")
     report.add_argument("run_dir", type=Path, help="the sweep's --out folder")
+    _add_threads_option(report)
     _add_train_parser(commands)
     _add_evaluate_parser(commands)
     return parser
@@ -117,6 +121,7 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
         help="torch device of each run: cpu, cuda, cuda:N or auto (default: cpu; on --resume, the stored device)",
     )
     sweep.add_argument("--report", action="store_true", help="write report.html and report.md when done (default: off)")
+    _add_threads_option(sweep, "'s main process (each run's process uses 1)")
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -135,7 +140,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="algorithm config fields, e.g. gamma=0.95")
     train.add_argument("--env-kwarg", nargs="*", metavar="KEY=VALUE", help="env/simulator options, e.g. horizon_days=7")
-    _add_threads_option(train, "1 on machines with up to 4 cores, else half the cores")
+    _add_threads_option(train)
 
 
 def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
@@ -152,7 +157,7 @@ def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--no-baselines", action="store_true", help="score only the saved policy")
     evaluate.add_argument("--out", type=Path, help="also write the table to a new file: .json or .md")
-    _add_threads_option(evaluate, "1 on machines with up to 4 cores, else half the cores")
+    _add_threads_option(evaluate)
 
 
 def _list_envs(console: Console) -> None:

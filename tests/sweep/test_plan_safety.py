@@ -4,7 +4,6 @@ and --resume adds what it is asked to add (or refuses, saying how) without touch
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -39,20 +38,8 @@ def results(out: Path) -> dict[str, str]:
     return hashes
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished 2-run sweep (tiny_linear x random x seeds 0, 1), copied fresh by ``store``."""
-    out = tmp_path_factory.mktemp("finished") / "sweep"
-    plan = SweepPlan([load_scenario(TINY)], ["random"], [0, 1])
-    run_sweep(plan, out, LocalExecutor(1), progress=False)
-    return out
-
-
-@pytest.fixture
-def store(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "sweep"
-    shutil.copytree(finished, copy)
-    return copy
+FINISHED_SEEDS = 2
+"""Seeds of the ``finished`` sweep (tests/sweep/conftest.py) these tests start from."""
 
 
 # -- A: names and ids -------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +14,7 @@ import pytest
 
 from recgym.cli import main
 from recgym.errors import StoreError
-from recgym.sweep import LocalExecutor, ResultsStore, SweepPlan, UnreadableResultWarning, run_sweep
-from scenarios import load_scenario
+from recgym.sweep import ResultsStore, UnreadableResultWarning
 from tests.file_hashes import assert_unchanged, folder_hashes
 from tests.sweep.helpers import TINY_SCENARIOS
 
@@ -29,19 +27,8 @@ def flat(text: str) -> str:
     return "".join(text.split())
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished 3-run sweep (tiny_linear x random x seeds 0-2)."""
-    out = tmp_path_factory.mktemp("finished") / "sweep"
-    run_sweep(SweepPlan([load_scenario(TINY)], ["random"], [0, 1, 2]), out, LocalExecutor(1), progress=False)
-    return out
-
-
-@pytest.fixture
-def store(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "sweep"
-    shutil.copytree(finished, copy)
-    return copy
+FINISHED_SEEDS = 3
+"""Seeds of the ``finished`` sweep (tests/sweep/conftest.py) these tests start from."""
 
 
 def cli(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
