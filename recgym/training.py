@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import Timeout
 from rich.console import Console
 from rich.table import Table
 
@@ -21,7 +22,7 @@ from policies.baselines import MyopicGreedyPolicy, RandomPolicy
 from policies.rl.registry import ALGORITHMS, load_trainer, make_trainer
 from policies.rl.trainer import CHECKPOINT_NAME, Trainer, make_vector_env
 from recgym.core.device import resolve_device
-from recgym.core.files import write_new_text
+from recgym.core.files import atomic_write_text, file_lock, write_new_text
 from recgym.core.random import population_seed
 from recgym.errors import ConfigError
 from recgym.eval.rollout import MetricSummary, evaluate_policy
@@ -86,17 +87,37 @@ def build_trainer(request: TrainRequest) -> Trainer:
             f"{request.out} already holds a run ({CHECKPOINT_NAME}); "
             "pass --resume to continue it or choose another --out."
         )
+    if (request.out / "config.json").exists():
+        raise ConfigError(
+            f"{request.out} holds a run that stopped before its first checkpoint (config.json, no "
+            f"{CHECKPOINT_NAME}); its files are kept. Choose another --out."
+        )
     if request.algorithm not in ALGORITHMS:
         raise ConfigError(f"Unknown algorithm {request.algorithm!r}; choose one of {sorted(ALGORITHMS)}.")
     return make_trainer(request.algorithm, **fields, out_dir=request.out)
 
 
 def run_train(request: TrainRequest, console: Console) -> Trainer:
-    """Train with a progress bar, save artefacts, print the last iteration's figures."""
+    """Train with a progress bar, save artefacts, print the last iteration's figures.
+
+    The run folder is locked while this runs: a second ``recgym train`` into it fails at once
+    instead of overwriting this run's checkpoint (checked again under the lock).
+    """
+    try:
+        with file_lock(request.out / "train", timeout=0):
+            return _train_locked(request, console)
+    except Timeout:
+        raise ConfigError(
+            f"Another recgym train is writing {request.out} ({request.out / 'train.lock'} is held); wait for it "
+            "to finish, then pass --resume to continue it, or choose another --out."
+        ) from None
+
+
+def _train_locked(request: TrainRequest, console: Console) -> Trainer:
     trainer = build_trainer(request)
-    request.out.mkdir(parents=True, exist_ok=True)
-    (request.out / "config.json").write_text(
-        json.dumps({"algorithm": trainer.algorithm, **trainer.config.to_dict()}, indent=2, default=str)
+    atomic_write_text(
+        request.out / "config.json",
+        json.dumps({"algorithm": trainer.algorithm, **trainer.config.to_dict()}, indent=2, default=str),
     )
     console.print(
         f"Training {trainer.algorithm} on {trainer.config.env_id}: {trainer.config.num_users} users on "

@@ -271,3 +271,39 @@ def test_error_messages_keep_their_brackets(tmp_path, capsys) -> None:
     assert main(["sweep", str(scenario), "--out", str(tmp_path / "out")]) == 2
     printed = capsys.readouterr().out
     assert "set it in [episode] (or reward)" in printed
+
+
+def _hold_train_lock(out: str, ready, release) -> None:
+    from recgym.core.files import file_lock
+
+    with file_lock(Path(out) / "train"):
+        ready.set()
+        release.wait(60)
+
+
+def test_a_second_train_into_a_folder_in_use_fails_at_once(tmp_path, capsys) -> None:
+    import multiprocessing
+
+    out = tmp_path / "run"
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_train_lock, args=(str(out), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        assert main([*TRAIN_ARGS, "--total-steps", "128", "--out", str(out)]) == 2
+        assert "Another recgym train is writing" in capsys.readouterr().out
+        assert not (out / "checkpoint.pt").exists() and not (out / "config.json").exists()
+    finally:
+        release.set()
+        holder.join(60)
+
+
+def test_train_keeps_the_files_of_a_run_that_never_checkpointed(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text('{"algorithm": "ppo", "note": "crashed early"}')
+    before = folder_hashes(out)
+    assert main([*TRAIN_ARGS, "--total-steps", "128", "--out", str(out)]) == 2
+    assert "stopped before its first checkpoint" in capsys.readouterr().out
+    assert_unchanged(before, out)
