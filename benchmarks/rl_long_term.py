@@ -51,6 +51,7 @@ from policies.base import ScoringPolicy
 from policies.baselines import MyopicGreedyPolicy, OracleGreedyPolicy, RandomPolicy
 from policies.rl import make_trainer
 from policies.rl.trainer import make_vector_env
+from recgym.core.files import atomic_write_text
 from recgym.core.random import population_seed
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.eval.rollout import evaluate_policy
@@ -286,6 +287,26 @@ def report(results: dict[str, Any], experiment_names: list[str], seeds: int) -> 
     return "\n".join(lines)
 
 
+SEEDING = "population_seed"
+"""How users are seeded (training: ``population_seed(seed, "train")`` in the trainer; evaluation:
+``population_seed(seed, "evaluate")``). Stored in the results file, so runs seeded another way are never
+mixed with these: files from before 2026-12-04 (gymnasium's ``s + i`` for training) carry no marker."""
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """The finished runs stored at ``path`` (empty if none); refuses a file whose runs were seeded otherwise."""
+    if not path.is_file():
+        return {"seeding": SEEDING}
+    results = json.loads(path.read_text())
+    if results.get("seeding") != SEEDING:
+        raise SystemExit(
+            f"{path} holds runs seeded as {results.get('seeding', 'before population seeds (2026-12-04)')!r}, not "
+            f"{SEEDING!r}; new runs would be mixed with them. Pass --results NEW.json to start a new file (the old "
+            "one is kept)."
+        )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
@@ -300,7 +321,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads; {arguments.seeds} seeds; {arguments.eval_users} evaluation users; "
         f"training settings {ALGORITHM_SETTINGS}"
     )
-    results: dict[str, Any] = json.loads(arguments.results.read_text()) if arguments.results.is_file() else {}
+    results = load_results(arguments.results)
     for seed in range(arguments.seeds):
         for experiment_name in arguments.experiments:
             experiment = EXPERIMENTS[experiment_name]
@@ -312,10 +333,7 @@ def main() -> None:
                 by_seed[str(seed)] = already_run(results, experiment, name, seed) or run_one(
                     experiment, name, seed, arguments.eval_users, arguments.device
                 )
-                arguments.results.parent.mkdir(parents=True, exist_ok=True)
-                partial = arguments.results.with_suffix(".partial")
-                partial.write_text(json.dumps(results, indent=1))
-                partial.replace(arguments.results)
+                atomic_write_text(arguments.results, json.dumps(results, indent=1))
                 means = by_seed[str(seed)]["means"]
                 print(
                     f"seed {seed} {experiment_name} {name}: engagement {means['watch_time']:,.0f}, "
