@@ -103,14 +103,21 @@ def run_train(request: TrainRequest, console: Console) -> Trainer:
     The run folder is locked while this runs: a second ``recgym train`` into it fails at once
     instead of overwriting this run's checkpoint (checked again under the lock).
     """
+    created = not request.out.exists()
+    lock = request.out / "train.lock"
     try:
         with file_lock(request.out / "train", timeout=0):
             return _train_locked(request, console)
     except Timeout:
         raise ConfigError(
-            f"Another recgym train is writing {request.out} ({request.out / 'train.lock'} is held); wait for it "
+            f"Another recgym train is writing {request.out} ({lock} is held); wait for it "
             "to finish, then pass --resume to continue it, or choose another --out."
         ) from None
+    finally:
+        if created and sorted(path.name for path in request.out.iterdir()) == [lock.name]:
+            # A run that failed before writing anything leaves no folder behind (this command made it).
+            lock.unlink()
+            request.out.rmdir()
 
 
 def _train_locked(request: TrainRequest, console: Console) -> Trainer:
