@@ -422,7 +422,8 @@ def _check_target(log: LoggedBandit, target: SlateDistribution) -> None:
         raise ConfigError(
             f"Off-policy estimators need the target's exact slate probabilities, but {type(target).__name__} has no "
             f"{' or '.join(missing)}(). Wrap a deterministic scoring policy as "
-            "policies.stochastic.Deterministic(policy), or a stochastic one as EpsilonMixture(policy, epsilon) / PlackettLuce(policy, temperature)."
+            "policies.stochastic.Deterministic(policy), or a stochastic one as EpsilonMixture(policy, epsilon) / "
+            "PlackettLuce(policy, temperature)."
         )
     if target.slate_size != log.slate_size:
         raise ConfigError(

@@ -430,7 +430,8 @@ def test_on_policy_value_takes_a_plain_policy_as_it_is_deployed() -> None:
 
 
 def test_off_policy_estimators_name_the_wrapper_a_plain_policy_needs() -> None:
-    with pytest.raises(ConfigError, match=r"FixedLinearPolicy has no propensity or position_marginals\(\).*Deterministic\(policy\)"):
+    message = r"FixedLinearPolicy has no propensity or position_marginals\(\).*Deterministic\(policy\)"
+    with pytest.raises(ConfigError, match=message):
         evaluate_off_policy(_hand_log(), FixedLinearPolicy(torch.tensor([1.0]), 1))
     with pytest.raises(ConfigError, match="str is not a policy"):
         on_policy_value(_linear_click(1, num_users=4), "greedy", num_steps=1)
