@@ -50,9 +50,9 @@ import torch
 from policies.base import ScoringPolicy
 from policies.baselines import MyopicGreedyPolicy, OracleGreedyPolicy, RandomPolicy
 from policies.rl import make_trainer
-from policies.rl.trainer import make_vector_env
 from recgym.core.files import atomic_write_text
 from recgym.core.random import population_seed
+from recgym.envs.builder import build_vector_env
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.eval.rollout import evaluate_policy
 from simulators.family import KALE_WATCHER_THRESHOLD
@@ -178,7 +178,7 @@ class DietPerKind(ScoringPolicy):
 def run_one(experiment: dict[str, Any], name: str, seed: int, eval_users: int, device: str) -> dict[str, Any]:
     """Train (unless a baseline) and evaluate one policy for one seed; per-user means and seconds."""
     started = time.perf_counter()
-    env = make_vector_env(experiment["env_id"], eval_users, torch.device(device), experiment["eval_kwargs"])
+    env = build_vector_env(experiment["env_id"], eval_users, torch.device(device), experiment["eval_kwargs"])
     eval_seed = population_seed(seed, "evaluate")  # never the training users, nor another seed's
     bounds: dict[str, float] = {}
     if name == "myopic greedy":

@@ -21,8 +21,8 @@ import torch
 from stable_baselines3 import PPO
 
 from policies.rl import make_trainer
-from policies.rl.trainer import make_vector_env
 from recgym.core.device import resolve_device
+from recgym.envs.builder import build_vector_env
 from recgym.wrappers.sb3 import SB3VecEnv
 
 ROLLOUT_STEPS = 32
@@ -46,7 +46,7 @@ def native_ppo(env_id: str, num_users: int, device: str, iterations: int) -> flo
 
 def sb3_ppo(env_id: str, num_users: int, device: str, iterations: int) -> float:
     """User-steps/s of SB3 PPO with the same rollout length, epochs and minibatch count."""
-    env = make_vector_env(env_id, num_users, torch.device("cpu"), {})
+    env = build_vector_env(env_id, num_users, torch.device("cpu"), {})
     rollout = ROLLOUT_STEPS * num_users
     model = PPO(
         "MultiInputPolicy",

@@ -20,10 +20,11 @@ from rich.table import Table
 
 from policies.baselines import MyopicGreedyPolicy, RandomPolicy
 from policies.rl.registry import ALGORITHMS, load_trainer, make_trainer
-from policies.rl.trainer import CHECKPOINT_NAME, Trainer, make_vector_env
+from policies.rl.trainer import CHECKPOINT_NAME, Trainer
 from recgym.core.device import resolve_device
 from recgym.core.files import atomic_write_text, file_lock, write_new_text
 from recgym.core.random import population_seed
+from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
 from recgym.eval.rollout import MetricSummary, evaluate_policy
 
@@ -187,7 +188,7 @@ def run_evaluate(
     # The training env's options carry over to it, never to another simulator (whose options differ).
     carried = trainer.config.env_kwargs if env_id == trainer.config.env_id else {}
     kwargs = {**carried, **(env_kwargs or {})}
-    env = make_vector_env(env_id, num_users, resolved, kwargs)
+    env = build_vector_env(env_id, num_users, resolved, kwargs)
     _check_same_interface(trainer, env, env_id, kwargs)
     users_seed = population_seed(seed, "evaluate")
     policies: dict[str, Any] = {trainer.algorithm: trainer.policy()}

@@ -106,13 +106,21 @@ def check_scenario(scenario: Scenario) -> None:
             f"{scenario.episode.slate_size} exceeds episode.num_candidates={scenario.episode.num_candidates}; "
             "a slate is drawn from the candidates.",
         )
-    from recgym.sweep.envs import ENV_ARGUMENTS
+    from recgym.envs.factory import ENV_ARGUMENTS
+    from recgym.sweep.envs import SCENARIO_ENV_ARGUMENTS
 
     for table in ("params", "param_distribution"):
         for key in getattr(scenario.simulator, table):
-            if key in ENV_ARGUMENTS:
+            if key in SCENARIO_ENV_ARGUMENTS:
                 raise ScenarioError(
                     source, f"simulator.{table}.{key}", f"{key} is an episode setting; set it in [episode] (or reward)."
+                )
+            if key in ENV_ARGUMENTS:
+                raise ScenarioError(
+                    source,
+                    f"simulator.{table}.{key}",
+                    f"{key} is an env setting that a sweep chooses (e.g. recgym sweep --device), not a simulator "
+                    "parameter; remove it from the scenario.",
                 )
     try:
         make_reward(scenario.reward)

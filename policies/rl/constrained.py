@@ -37,7 +37,7 @@ keeps the multipliers at ``initial_multiplier``: the paper's fixed-lambda settin
 
     trainer = make_trainer("constrained", num_users=512, total_steps=300_000, stage_one_steps=120_000)
     trainer.train()
-    env = make_vector_env("recgym/MultiBehaviorRetention-v0", 1024, torch.device("cpu"), {})
+    env = build_vector_env("recgym/MultiBehaviorRetention-v0", 1024, torch.device("cpu"), {})
     constraint_report(evaluate_policy(env, trainer.policy(), seed=1), trainer.bounds())
 """
 
@@ -56,7 +56,8 @@ from policies.rl.episodes import EpisodeTracker
 from policies.rl.normalization import ReturnScaler
 from policies.rl.policy import ScoredSlatePolicy
 from policies.rl.storage import RolloutBuffer
-from policies.rl.trainer import Transition, make_vector_env
+from policies.rl.trainer import Transition
+from recgym.envs.builder import build_vector_env
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
 from recgym.eval.rollout import EpisodeTotals, evaluate_policy
@@ -262,7 +263,7 @@ class TwoStageConstrainedTrainer(ActorCriticTrainer):
     def _reference_env(self) -> RecVectorEnv:
         if self._reference_env_cache is None:
             config = self.config
-            self._reference_env_cache = make_vector_env(
+            self._reference_env_cache = build_vector_env(
                 config.env_id, config.reference_users, self.device, config.env_kwargs
             )
         return self._reference_env_cache

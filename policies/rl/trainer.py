@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -26,39 +25,11 @@ from recgym.core.device import resolve_device
 from recgym.core.files import unique_sibling
 from recgym.core.random import population_seed
 from recgym.core.response import Response
-from recgym.envs.registration import registered_ids
-from recgym.envs.spaces import SlateSpace
-from recgym.envs.vector_env import RecVectorEnv
+from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
 
 CHECKPOINT_NAME = "checkpoint.pt"
-_RECGYM_VECTOR_ENTRY_POINT = "recgym.envs.factory:make_vector_env"
 _CHECKPOINT_FORMAT = 1
-
-
-def make_vector_env(env_id: str, num_users: int, device: torch.device, env_kwargs: dict[str, Any]) -> RecVectorEnv:
-    """The native vector env for ``env_id``, checked to take slates; ConfigError otherwise."""
-    import recgym  # noqa: F401  (registers the built-in env ids)
-
-    if env_id not in gym.registry:
-        raise ConfigError(f"Unknown env id {env_id!r}; registered recgym envs: {registered_ids()}.")
-    if gym.spec(env_id).vector_entry_point != _RECGYM_VECTOR_ENTRY_POINT:
-        raise ConfigError(
-            f"{env_id} is not a recgym env; the RL trainers need a RecVectorEnv whose actions are slates. "
-            f"Use one of {registered_ids()} or register your simulator with recgym.register."
-        )
-    try:
-        env = gym.make_vec(
-            env_id, num_envs=num_users, vectorization_mode="vector_entry_point", device=device, **env_kwargs
-        ).unwrapped
-    except TypeError as error:
-        raise ConfigError(f"{env_id} cannot be built as a recgym vector env with {env_kwargs}: {error}") from error
-    if not isinstance(env, RecVectorEnv) or not isinstance(env.single_action_space, SlateSpace):
-        raise ConfigError(
-            f"{env_id} has action space {getattr(env, 'single_action_space', None)}; recgym's RL trainers need a "
-            "RecVectorEnv whose actions are slates (SlateSpace). Use a recgym/... env id."
-        )
-    return env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +66,7 @@ class Trainer:
         config.validate()
         self.config = config
         self.device = resolve_device(config.device)
-        self.env = make_vector_env(config.env_id, config.num_users, self.device, config.env_kwargs)
+        self.env = build_vector_env(config.env_id, config.num_users, self.device, config.env_kwargs)
         self.slate_size = self.env.slate_size
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         with torch.random.fork_rng(devices=[]):

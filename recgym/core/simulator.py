@@ -43,11 +43,6 @@ def per_user_column(value: ParamLike) -> ParamLike:
     return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
 
 
-_ENV_ARGUMENTS = (
-    "num_candidates, slate_size, history_length, candidate_sampler, reward, max_episode_steps, device, seed"
-)
-
-
 def build_params(params_type: type[ParamsT], given: dict[str, Any], env_id: str, simulator_arguments: str) -> ParamsT:
     """``params_type(**given)``, or a ConfigError naming the unknown keys and everything the env accepts.
 
@@ -57,8 +52,9 @@ def build_params(params_type: type[ParamsT], given: dict[str, Any], env_id: str,
     unknown = sorted(set(given) - known)
     if unknown:
         raise ConfigError(
-            f"Unknown argument(s) {unknown} for {env_id}. Env arguments: {_ENV_ARGUMENTS}; simulator "
-            f"arguments: {simulator_arguments}; parameters: {sorted(known)}."
+            f"Unknown argument(s) {unknown} for {env_id}. Simulator arguments: {simulator_arguments}; "
+            f"parameters: {sorted(known)}. Env arguments (slate_size, num_candidates, ...) go to gym.make / "
+            "gym.make_vec, which lists them all."
         )
     return params_type(**given)
 

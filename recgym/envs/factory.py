@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import numbers
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,6 +41,8 @@ _SINGLE_ENV_GROUP = ArgumentGroup(
     {**_VECTOR_ENV_GROUP.defaults, **signature_group("env", RecEnv.__init__).defaults},
 )
 _FAMILY_GROUP = ArgumentGroup("family", {"param_distribution": Any}, {})
+ENV_ARGUMENTS = frozenset(_SINGLE_ENV_GROUP.hints)
+"""Every keyword argument that configures the env rather than its simulator (read off the env classes)."""
 
 _FORWARDS_TO_BASE: dict[str, str] = {"simulators.family:make_family_simulator": "base"}
 """Factories that pass their other kwargs on to ``simulators.<base>:make_simulator``, and the argument naming it."""
@@ -94,12 +100,58 @@ def check_env_arguments(simulator: str, kwargs: Mapping[str, Any], env_group: Ar
     check_arguments(kwargs, [env_group, *groups, _FAMILY_GROUP], _env_name(simulator), open_ended)
 
 
+SIMULATOR_MEMO_SIZE = 8
+"""Simulators kept per process, most recently used first (a 1M-item catalog is a few hundred MB)."""
+_simulators: OrderedDict[str, UserSimulator] = OrderedDict()
+_simulators_lock = threading.Lock()
+
+
+def _memo_key(simulator: str, kwargs: Mapping[str, Any]) -> str | None:
+    """What identifies a built simulator: factory, arguments and the RECGYM_* settings factories read.
+
+    None when an argument is not plain data (an object passed in): such simulators are built afresh.
+    """
+    settings = {name: value for name, value in os.environ.items() if name.startswith("RECGYM_")}
+    try:
+        return json.dumps([simulator, kwargs, settings], sort_keys=True)
+    except TypeError:
+        return None
+
+
+def simulator_for(simulator: str, kwargs: Mapping[str, Any]) -> UserSimulator:
+    """The simulator ``simulator(**kwargs)``, built once per process for the same plain arguments.
+
+    Simulators are immutable (state lives in the env; ``to`` returns a copy), so every env of
+    a sweep run (online phase, evaluation, off-policy log, training) shares one: a catalog,
+    a HYDRA fit or an LLM's calibration is made once, not once per env. Envs that share an
+    LLM simulator share its cache counters (``usage()``); ``clear_simulator_memo`` forgets them all.
+    """
+    key = _memo_key(simulator, kwargs)
+    with _simulators_lock:
+        if key is not None and key in _simulators:
+            _simulators.move_to_end(key)
+            return _simulators[key]
+    built = load_simulator_factory(simulator)(**kwargs)
+    if key is not None:
+        with _simulators_lock:
+            _simulators[key] = built
+            while len(_simulators) > SIMULATOR_MEMO_SIZE:
+                _simulators.popitem(last=False)
+    return built
+
+
+def clear_simulator_memo() -> None:
+    """Forget every memoised simulator, so the next env builds its own (e.g. to time or test a cold build)."""
+    with _simulators_lock:
+        _simulators.clear()
+
+
 def _split(simulator: str, kwargs: dict[str, Any], env_group: ArgumentGroup) -> tuple[UserSimulator, dict[str, Any]]:
     check_env_arguments(simulator, kwargs, env_group)
     env_kwargs = {name: value for name, value in kwargs.items() if name in env_group.hints}
     simulator_kwargs = {name: value for name, value in kwargs.items() if name not in env_group.hints}
     distribution = simulator_kwargs.pop("param_distribution", None)
-    user_model = load_simulator_factory(simulator)(**simulator_kwargs)
+    user_model = simulator_for(simulator, simulator_kwargs)
     if distribution is not None:
         from simulators.family import FamilyUser
 

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from policies.baselines import RandomPolicy
-from policies.rl.trainer import Trainer, make_vector_env
+from policies.rl.trainer import Trainer
+from recgym.envs.builder import build_vector_env
 from recgym.eval.rollout import evaluate_policy
 
 # Long-term satisfaction in miniature: three simulated days, a small catalog; clickbait
@@ -23,7 +24,7 @@ def mean_watch_time(
     env_id: str, env_kwargs: dict[str, Any], policy: Any, num_users: int = 256, seed: int = 10_000
 ) -> float:
     """Mean watch time per user over one whole episode, acting greedily."""
-    env = make_vector_env(env_id, num_users, torch.device("cpu"), env_kwargs)
+    env = build_vector_env(env_id, num_users, torch.device("cpu"), env_kwargs)
     return float(evaluate_policy(env, policy, seed=seed).watch_time.mean())
 
 

@@ -54,7 +54,7 @@ def test_learns_to_beat_random_on_small_long_term_satisfaction(algorithm: str) -
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_ppo_learns_on_cuda_with_every_tensor_on_the_device() -> None:
-    from policies.rl.trainer import make_vector_env
+    from recgym.envs.builder import build_vector_env
     from recgym.eval.rollout import evaluate_policy
 
     settings = SMALL_LTS | {"device": "cuda"}
@@ -62,7 +62,7 @@ def test_ppo_learns_on_cuda_with_every_tensor_on_the_device() -> None:
     trainer.train(progress=False)
     assert all(parameter.is_cuda for parameter in trainer.network.parameters())
     assert all(value.is_cuda for value in trainer.buffer.observations.values())
-    env = make_vector_env(SMALL_LTS["env_id"], 256, torch.device("cuda"), SMALL_LTS["env_kwargs"])
+    env = build_vector_env(SMALL_LTS["env_id"], 256, torch.device("cuda"), SMALL_LTS["env_kwargs"])
     learned = float(evaluate_policy(env, trainer.policy(), seed=10_000).watch_time.mean())
     assert learned > 1.3 * random_watch_time(SMALL_LTS["env_id"], SMALL_LTS["env_kwargs"])
 
@@ -88,9 +88,9 @@ def test_resume_from_checkpoint_continues_identically(algorithm: str, tmp_path) 
 def test_fast_scoring_paths_equal_the_plain_network() -> None:
     """Item vectors per distinct id and the block-applied first scorer layer compute the plain function."""
     from policies.rl.networks import CandidateScorer, ObservationEncoder
-    from policies.rl.trainer import make_vector_env
+    from recgym.envs.builder import build_vector_env
 
-    env = make_vector_env("recgym/LongTermSatisfaction-v0", 64, torch.device("cpu"), {"num_items": 30})
+    env = build_vector_env("recgym/LongTermSatisfaction-v0", 64, torch.device("cpu"), {"num_items": 30})
     observation, _ = env.reset(seed=0)
     encoder = ObservationEncoder(env.single_observation_space, hidden_size=16)
     encoder.update_statistics(observation)
@@ -105,9 +105,9 @@ def test_fast_scoring_paths_equal_the_plain_network() -> None:
 def test_without_history_summary_the_user_input_is_the_current_step_alone() -> None:
     """``history_summary=False`` (Sim2Rec's unconditioned baseline) ignores every step but the last."""
     from policies.rl.networks import ObservationEncoder
-    from policies.rl.trainer import make_vector_env
+    from recgym.envs.builder import build_vector_env
 
-    env = make_vector_env("recgym/LongTermSatisfaction-v0", 32, torch.device("cpu"), {"num_items": 30})
+    env = build_vector_env("recgym/LongTermSatisfaction-v0", 32, torch.device("cpu"), {"num_items": 30})
     observation, _ = env.reset(seed=0)
     for _ in range(6):
         observation = env.step(torch.arange(env.slate_size).expand(32, -1))[0]

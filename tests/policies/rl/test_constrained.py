@@ -19,7 +19,7 @@ from policies.rl.constrained import (
     slate_kl,
 )
 from policies.rl.slate_distribution import slate_log_prob_and_entropy
-from policies.rl.trainer import make_vector_env
+from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
 from recgym.eval.rollout import EpisodeTotals, evaluate_policy
 from simulators.multi_behavior import WATCH_LIKE_CONFLICT
@@ -54,7 +54,7 @@ def small_fields(**overrides: Any) -> dict[str, Any]:
 
 def greedy_totals(policy: Any) -> EpisodeTotals:
     """One greedy episode on 256 held-out users (neither the training nor the reference users)."""
-    env = make_vector_env(ENV_ID, 256, torch.device("cpu"), CONFLICT_ENV)
+    env = build_vector_env(ENV_ID, 256, torch.device("cpu"), CONFLICT_ENV)
     return evaluate_policy(env, policy, seed=EVAL_SEED)
 
 

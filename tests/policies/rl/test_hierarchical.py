@@ -19,7 +19,7 @@ from policies.rl.hierarchical import (
     TopicMemory,
     option_returns,
 )
-from policies.rl.trainer import make_vector_env
+from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
 from recgym.eval.rollout import evaluate_policy
 
@@ -64,7 +64,7 @@ def test_learns_a_small_problem_well_above_random() -> None:
     for loss in ("value_loss", "high_value_loss"):
         late = sum(entry[loss] for entry in history[-5:]) / 5
         assert late < 0.5 * history[0][loss], f"{loss} did not fall: {history[0][loss]:.3f} -> {late:.3f}"
-    env = make_vector_env(ENV_ID, 128, CPU, SMALL_ENV)
+    env = build_vector_env(ENV_ID, 128, CPU, SMALL_ENV)
     random_return = evaluate_policy(env, RandomPolicy(env.slate_size), seed=1).episode_return.mean()
     learned_return = evaluate_policy(env, trainer.policy(), seed=1).episode_return.mean()
     assert learned_return > 1.15 * random_return, f"learned {learned_return:.1f} vs random {random_return:.1f}"
@@ -96,7 +96,7 @@ def test_goals_change_only_on_schedule_and_slates_follow_them(goal_kind: str) ->
     assert not ((rollout.goals[1:] != rollout.goals[:-1]) & ~rollout.decided[1:]).any()
 
     policy = trainer.policy()
-    env = make_vector_env(ENV_ID, 32, CPU, SMALL_ENV)
+    env = build_vector_env(ENV_ID, 32, CPU, SMALL_ENV)
     observation, _ = env.reset(seed=5)
     age = torch.full((32,), -1)
     previous_goal, changes = None, 0
@@ -163,7 +163,7 @@ def test_load_trainer_resumes_to_an_identical_continuation(tmp_path: Path) -> No
 def test_policy_state_dict_continues_identically() -> None:
     trainer = _small_trainer(period=2)
     trainer.train(progress=False)
-    env = make_vector_env(ENV_ID, 8, CPU, SMALL_ENV)
+    env = build_vector_env(ENV_ID, 8, CPU, SMALL_ENV)
     observation, _ = env.reset(seed=2)
     policy = trainer.policy()
     for _ in range(5):
@@ -262,7 +262,7 @@ def test_llm_planner_drives_a_full_training_iteration(tiny_model_dir: Path) -> N
     assert trainer.planner.backend.stats["prompts_scored"] > 0
     goal = trainer.controller.goal
     assert bool(((goal >= 0) & (goal < trainer.goal_space.num_goals)).all())
-    env = make_vector_env(ENV_ID, 4, CPU, SMALL_ENV)
+    env = build_vector_env(ENV_ID, 4, CPU, SMALL_ENV)
     observation, _ = env.reset(seed=0)
     slate = trainer.policy().act(observation, explore=False)
     assert slate.shape == (4, env.slate_size)

@@ -11,7 +11,7 @@ import torch
 from policies.baselines import RandomPolicy
 from policies.rl.registry import load_trainer, make_trainer
 from policies.rl.slateq import SLATE_RULES, ReplayBuffer, SlateProblem, SlateQConfig, SlateQTrainer
-from policies.rl.trainer import make_vector_env
+from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
 from recgym.eval.rollout import evaluate_policy
 
@@ -149,7 +149,7 @@ def test_slateq_learns_to_keep_users_satisfied() -> None:
     history = trainer.train(progress=False)
     td_losses = [metrics["td_loss"] for metrics in history if "td_loss" in metrics]
     assert sum(td_losses[-5:]) / 5 < 0.5 * td_losses[0]
-    env = make_vector_env(ENV_ID, 256, torch.device("cpu"), {"horizon_days": 2.0})
+    env = build_vector_env(ENV_ID, 256, torch.device("cpu"), {"horizon_days": 2.0})
     learned = evaluate_policy(env, trainer.policy(), seed=123).watch_time.mean()
     random = evaluate_policy(env, RandomPolicy(trainer.slate_size, seed=0), seed=123).watch_time.mean()
     assert learned > 1.2 * random, (float(learned), float(random))

@@ -8,6 +8,7 @@ import gymnasium as gym
 import pytest
 import torch
 
+from recgym.envs.factory import clear_simulator_memo
 from simulators.llm.decisions import Situation
 from simulators.llm.embedding import EmbeddingDecider
 from simulators.llm.factory import make_simulator
@@ -90,6 +91,7 @@ def test_embedding_env_is_deterministic_and_reuses_cached_embeddings(tmp_path: P
         return record, env.simulator.usage()
 
     first, first_usage = episode()
+    clear_simulator_memo()  # build the simulator again, so its embeddings come from the cache file
     again, again_usage = episode()
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert first_usage["cache_misses"] > 0 and again_usage["cache_misses"] == 0

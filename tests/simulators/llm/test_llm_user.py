@@ -10,6 +10,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
+from recgym.envs.factory import clear_simulator_memo
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
 from simulators.llm.backends import BackendError
@@ -103,6 +104,7 @@ def test_same_seed_and_cache_replays_exactly_and_a_rerun_costs_no_model_call(
     cache = tmp_path / "cache.sqlite"
     first_env = _vector_env(tiny_model_dir, cache)
     first = _rollout(first_env, seed=5, steps=6)
+    clear_simulator_memo()  # a fresh simulator, as a rerun in a new process builds
     again_env = _vector_env(tiny_model_dir, cache)
     scored_before = again_env.simulator.decider.backend.stats["prompts_scored"]
     again = _rollout(again_env, seed=5, steps=6)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from recgym.envs.factory import clear_simulator_memo
 from simulators.llm.backends import BackendError, LLMBackend
 from simulators.llm.backends.openai_backend import (
     PARSED_ANSWER_EPS,
@@ -432,6 +433,7 @@ def test_llm_persona_env_runs_on_the_server_and_replays_from_the_cache(server_ur
 
     first, usage = episode()
     assert usage["backend"]["prompts_scored"] > 0 and usage["backend"]["fallback_uniform"] == 0
+    clear_simulator_memo()  # a fresh simulator, as a rerun in a new process builds
     again, replay_usage = episode()
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert replay_usage["backend"]["requests"] == 0 and replay_usage["cache_hit_rate"] == 1.0
