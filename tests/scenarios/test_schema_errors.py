@@ -197,3 +197,17 @@ def test_missing_file_and_unknown_name(tmp_path: Path) -> None:
         load_scenario(tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match=r"Shipped scenarios: .*cold_start"):
         load_scenario("no_such_scenario")
+
+
+@pytest.mark.parametrize(
+    ("assignment", "field", "message"),
+    [
+        ("slate_size = 3", "simulator.params.slate_size", "is an episode setting; set it in [episode]"),
+        ('device = "cuda"', "simulator.params.device", "recgym sweep --device"),
+    ],
+)
+def test_env_settings_in_simulator_params_are_refused(
+    tmp_path: Path, assignment: str, field: str, message: str
+) -> None:
+    text = VALID.replace("theta_spread = 0.5", f"theta_spread = 0.5, {assignment}")
+    fails(tmp_path, text, field, message)
