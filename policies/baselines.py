@@ -7,10 +7,12 @@ from typing import Any
 import torch
 
 from policies.base import ScoringPolicy, history_profile
+from recgym.core.registry import register_policy
 from recgym.core.response import Response
 from recgym.errors import ConfigError
 
 
+@register_policy("random", kind="static", description="uniformly random slates")
 class RandomPolicy(ScoringPolicy):
     """K distinct candidates uniformly at random."""
 
@@ -20,6 +22,12 @@ class RandomPolicy(ScoringPolicy):
         return torch.zeros_like(observation["candidate_features"][..., 0])
 
 
+@register_policy(
+    "most_popular",
+    kind="online",
+    description="ranks by clicks counted online",
+    provides=("num_items", "slate_size", "seed"),
+)
 class MostPopularPolicy(ScoringPolicy):
     """Candidates ranked by how often the whole population has clicked them so far.
 
@@ -55,6 +63,9 @@ class MostPopularPolicy(ScoringPolicy):
         self.click_counts = state["click_counts"].clone()
 
 
+@register_policy(
+    "myopic_greedy", kind="static", description="ranks candidates by the watch-weighted profile of the history"
+)
 class MyopicGreedyPolicy(ScoringPolicy):
     """Candidates ranked by similarity to what the user watched recently.
 
@@ -85,6 +96,13 @@ class FixedLinearPolicy(ScoringPolicy):
         return features @ self.weights.to(features.device)
 
 
+@register_policy(
+    "oracle_greedy",
+    kind="static",
+    description="top-K by the simulator's true expected reward (reads hidden state)",
+    provides=("env", "seed"),
+    reads_hidden_state=True,
+)
 class OracleGreedyPolicy(ScoringPolicy):
     """Top K by the simulator's true expected reward: the myopic ceiling, zero one-step regret by construction.
 

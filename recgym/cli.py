@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
 
     defaults = DemoConfig()
     parser = _Parser(prog="recgym", description="Simulated users for recommender-system RL.")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first, e.g. one with your own @register_policy classes (repeatable; also in every "
+        "sweep worker, through RECGYM_PLUGINS)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = commands.add_parser("demo", help="a short sweep (bandits, PPO, baselines) and its HTML report")
     demo.add_argument("--seeds", type=int, default=defaults.seeds, help="seeds per scenario and policy")
@@ -192,7 +200,8 @@ def _list_scenarios(console: Console) -> None:
 def _list_policies(console: Console) -> None:
     import inspect
 
-    from recgym.sweep.policies import POLICIES, policy_parameters
+    from policies.registry import policy_registry
+    from recgym.sweep.policies import policy_parameters
 
     table = Table(
         title="policies (recgym sweep --policies NAME ..., --grid NAME.PARAM=V1,V2; RL ones: recgym train --algo)"
@@ -201,7 +210,7 @@ def _list_policies(console: Console) -> None:
     table.add_column("kind", no_wrap=True)
     table.add_column("what it does", ratio=1)
     table.add_column("parameters (default)", ratio=2)
-    for name, entry in POLICIES.items():
+    for name, entry in policy_registry().items():
         parameters = policy_parameters(name)
         shown = ", ".join(
             key if default is inspect.Parameter.empty else f"{key}={default!r}" for key, default in parameters.items()
@@ -296,7 +305,21 @@ def _set_threads(arguments: argparse.Namespace) -> None:
     torch.set_num_threads(requested or default_threads())
 
 
+def _use_plugins(modules: list[str]) -> None:
+    """Add ``modules`` to RECGYM_PLUGINS (inherited by worker processes) and import them now."""
+    import os
+
+    if not modules:
+        return
+    present = [name for name in os.environ.get("RECGYM_PLUGINS", "").split(",") if name]
+    os.environ["RECGYM_PLUGINS"] = ",".join(dict.fromkeys([*present, *modules]))
+    from recgym.core.registry import import_plugins
+
+    import_plugins()
+
+
 def _run_command(arguments: argparse.Namespace, console: Console) -> None:
+    _use_plugins(arguments.plugin)
     if arguments.command == "envs":
         _list_envs(console)
         return

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from policies.baselines import MyopicGreedyPolicy, RandomPolicy
-from policies.rl.registry import ALGORITHMS, load_trainer, make_trainer
+from policies.rl.registry import load_trainer, make_trainer, trainer_class
 from policies.rl.trainer import CHECKPOINT_NAME, Trainer
 from recgym.core.device import resolve_device
 from recgym.core.files import atomic_write_text, file_lock, write_new_text
@@ -93,8 +93,7 @@ def build_trainer(request: TrainRequest) -> Trainer:
             f"{request.out} holds a run that stopped before its first checkpoint (config.json, no "
             f"{CHECKPOINT_NAME}); its files are kept. Choose another --out."
         )
-    if request.algorithm not in ALGORITHMS:
-        raise ConfigError(f"Unknown algorithm {request.algorithm!r}; choose one of {sorted(ALGORITHMS)}.")
+    trainer_class(request.algorithm)  # an unknown name fails here, with a did-you-mean
     return make_trainer(request.algorithm, **fields, out_dir=request.out)
 
 

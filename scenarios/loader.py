@@ -78,7 +78,7 @@ def check_scenario(scenario: Scenario) -> None:
     from recgym.core.reward import make_reward
     from recgym.envs.registration import registered_ids
     from recgym.eval.metrics import METRICS
-    from recgym.sweep.policies import POLICIES
+    from recgym.sweep.policies import policy_entry
 
     source = scenario.source
     if scenario.simulator.env not in registered_ids():
@@ -131,19 +131,19 @@ def check_scenario(scenario: Scenario) -> None:
             raise ScenarioError(
                 source, f"metrics[{index}]", f"unknown metric {metric!r}; use any of {sorted(METRICS)}."
             )
-    for field in ("policies", "exclude_policies"):
-        for index, policy in enumerate(getattr(scenario, field)):
-            if policy not in POLICIES:
-                raise ScenarioError(
-                    source, f"{field}[{index}]", f"unknown policy {policy!r}; use any of {sorted(POLICIES)}."
-                )
+    named = [
+        (f"{field}[{index}]", policy)
+        for field in ("policies", "exclude_policies")
+        for index, policy in enumerate(getattr(scenario, field))
+    ]
     if scenario.off_policy is not None:
-        if scenario.off_policy.logging_policy not in POLICIES:
-            raise ScenarioError(
-                source,
-                "off_policy.logging_policy",
-                f"unknown policy {scenario.off_policy.logging_policy!r}; use any of {sorted(POLICIES)}.",
-            )
+        named.append(("off_policy.logging_policy", scenario.off_policy.logging_policy))
+    for field, policy in named:
+        try:
+            policy_entry(policy)
+        except ConfigError as error:
+            raise ScenarioError(source, field, str(error)) from error
+    if scenario.off_policy is not None:
         if not 0 < scenario.off_policy.epsilon <= 1:
             raise ScenarioError(source, "off_policy.epsilon", f"must lie in (0, 1]; got {scenario.off_policy.epsilon}.")
         if scenario.off_policy.steps <= 0:

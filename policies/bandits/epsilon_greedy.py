@@ -12,9 +12,13 @@ from typing import Any
 import torch
 
 from policies.bandits.base import LinearBandit
+from recgym.core.registry import register_policy
 from recgym.errors import ConfigError
 
 
+@register_policy(
+    "epsilon_greedy", kind="online", description="linear click model, random slate with probability epsilon"
+)
 class EpsilonGreedy(LinearBandit):
     """Random slate with probability ``epsilon`` per user and step, else greedy on the ridge mean."""
 

@@ -28,6 +28,7 @@ import torch
 
 from policies.bandits.linucb import LinUCB
 from policies.base import history_profile
+from recgym.core.registry import PolicyContext, register_policy
 from recgym.errors import ConfigError
 
 
@@ -44,6 +45,15 @@ def allocate_exploration(value: torch.Tensor, frequency: torch.Tensor, spend_rat
     return torch.empty_like(probability).scatter_(0, order, probability)
 
 
+def _budget_for_the_online_phase(context: PolicyContext) -> dict[str, Any]:
+    """Unless a grid says otherwise: a budget of 20% of the online phase's user-steps, spread over that phase."""
+    horizon = max(context.online_steps, 1)
+    return {"budget": int(0.2 * horizon * context.env.num_envs), "horizon": horizon}
+
+
+@register_policy(
+    "hatch", kind="online", description="budget-constrained LinUCB (HATCH)", defaults=_budget_for_the_online_phase
+)
 class HATCH(LinUCB):
     """LinUCB whose exploration is rationed by a budget of user-steps; see the module docstring."""
 

@@ -14,9 +14,11 @@ import torch
 
 from policies.bandits.base import LinearBandit
 from policies.bandits.ridge import RidgeRegression
+from recgym.core.registry import register_policy
 from recgym.errors import ConfigError
 
 
+@register_policy("linucb", kind="online", description="LinUCB on candidate features")
 class LinUCB(LinearBandit):
     """Scores mean + alpha * sqrt(x^T A^-1 x); ``explore=False`` ranks by the mean alone."""
 

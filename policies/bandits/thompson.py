@@ -14,9 +14,11 @@ from typing import Any
 import torch
 
 from policies.bandits.base import LinearBandit
+from recgym.core.registry import register_policy
 from recgym.errors import ConfigError
 
 
+@register_policy("thompson", kind="online", description="linear Thompson sampling")
 class LinearThompson(LinearBandit):
     """Top K under one posterior draw per user; ``explore=False`` ranks by the posterior mean."""
 

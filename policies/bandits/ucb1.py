@@ -13,6 +13,7 @@ import torch
 
 from policies.bandits.base import BanditPolicy
 from policies.bandits.item_statistics import ItemStatistics
+from recgym.core.registry import register_policy
 from recgym.core.response import Response
 from recgym.errors import ConfigError
 
@@ -20,6 +21,7 @@ _UNSEEN_SCORE = 1e6
 """Score of a never-observed item: above any UCB of a seen one, finite so random tie-breaks still apply."""
 
 
+@register_policy("ucb1", kind="online", description="UCB1 over item ids", provides=("num_items", "slate_size", "seed"))
 class UCB1(BanditPolicy):
     """Mean reward plus ``exploration * sqrt(ln t / n)`` per catalog item (exploration = sqrt(2) is UCB1)."""
 

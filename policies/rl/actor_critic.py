@@ -26,6 +26,7 @@ from policies.rl.policy import ScoredSlatePolicy
 from policies.rl.slate_distribution import sample_slate, slate_log_prob_and_entropy
 from policies.rl.storage import RolloutBuffer, generalized_advantages, minibatches, select
 from policies.rl.trainer import Trainer, Transition
+from recgym.core.registry import register_policy
 from recgym.errors import ConfigError
 
 _VARIANTS = ("ppo", "a2c")
@@ -253,11 +254,13 @@ class ActorCriticTrainer(Trainer):
             }
 
 
+@register_policy("ppo", kind="rl", description="PPO with a Plackett-Luce slate head")
 class PPOTrainer(ActorCriticTrainer):
     algorithm = "ppo"
     config_class = PPOConfig
 
 
+@register_policy("a2c", kind="rl", description="A2C with a Plackett-Luce slate head")
 class A2CTrainer(ActorCriticTrainer):
     algorithm = "a2c"
     config_class = A2CConfig

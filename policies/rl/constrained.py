@@ -57,6 +57,7 @@ from policies.rl.normalization import ReturnScaler
 from policies.rl.policy import ScoredSlatePolicy
 from policies.rl.storage import RolloutBuffer
 from policies.rl.trainer import Transition
+from recgym.core.registry import register_policy
 from recgym.envs.builder import build_vector_env
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
@@ -200,6 +201,11 @@ class _Learner:
     reward_scaler: ReturnScaler
 
 
+@register_policy(
+    "constrained",
+    kind="rl",
+    description="two-stage constrained actor-critic (watch time with like/share/follow bounds)",
+)
 class TwoStageConstrainedTrainer(ActorCriticTrainer):
     """Stage one: a PPO specialist per auxiliary signal; stage two: PPO on watch time, KL-tied to them.
 

@@ -43,6 +43,7 @@ from policies.rl.normalization import ReturnScaler, RunningNorm
 from policies.rl.slate_distribution import greedy_slate, sample_slate
 from policies.rl.storage import minibatches
 from policies.rl.trainer import Transition
+from recgym.core.registry import register_policy
 from recgym.core.response import Response
 from recgym.errors import ConfigError
 from simulators.llm.backends.base import LLMBackend
@@ -595,6 +596,7 @@ class HierarchicalPolicy:
 
 
 # -- the trainer ----------------------------------------------------------------------------------------
+@register_policy("hierarchical", kind="rl", description="goal planner over a goal-conditioned PPO")
 class HierarchicalTrainer(ActorCriticTrainer):
     """Goal-conditioned PPO low level plus a semi-MDP PPO (or frozen LLM) high level over goals.
 

@@ -1,11 +1,10 @@
-"""Algorithm names to trainers, so the CLI and checkpoints find a trainer by name.
-
-Entries are 'module:Class' strings imported on demand: listing algorithms stays cheap.
+"""RL algorithms by name, read from the one policy registry (``@register_policy(..., kind="rl")``
+beside each trainer class), so the CLI, sweeps and checkpoints find a trainer by name.
 """
 
 from __future__ import annotations
 
-import importlib
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +14,22 @@ from policies.rl.config import TrainConfig
 from policies.rl.trainer import Trainer, read_checkpoint
 from recgym.errors import ConfigError
 
-ALGORITHMS: dict[str, str] = {
-    "ppo": "policies.rl.actor_critic:PPOTrainer",
-    "a2c": "policies.rl.actor_critic:A2CTrainer",
-    "slateq": "policies.rl.slateq:SlateQTrainer",
-    "constrained": "policies.rl.constrained:TwoStageConstrainedTrainer",
-    "hierarchical": "policies.rl.hierarchical:HierarchicalTrainer",
-    "sim2rec": "policies.rl.sim2rec:Sim2RecTrainer",
-}
+
+def algorithms() -> dict[str, type[Trainer]]:
+    """Every registered RL algorithm and its trainer class, by name."""
+    from policies.registry import policy_registry
+
+    return {name: entry.target for name, entry in policy_registry().items() if entry.kind == "rl"}
 
 
 def trainer_class(algorithm: str) -> type[Trainer]:
-    """The trainer registered as ``algorithm``; ConfigError listing the known names otherwise."""
-    if algorithm not in ALGORITHMS:
-        raise ConfigError(f"Unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}.")
-    module_name, class_name = ALGORITHMS[algorithm].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    """The trainer registered as ``algorithm``; ConfigError with a did-you-mean and the known names otherwise."""
+    known = algorithms()
+    if algorithm not in known:
+        close = difflib.get_close_matches(algorithm, list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"Unknown algorithm {algorithm!r}{hint}; choose one of {sorted(known)}.")
+    return known[algorithm]
 
 
 def make_trainer(algorithm: str, **fields: Any) -> Trainer:

@@ -32,6 +32,7 @@ from policies.rl.networks import SlateActorCritic, mlp
 from policies.rl.normalization import RunningNorm
 from policies.rl.storage import minibatches, select
 from policies.rl.trainer import Transition
+from recgym.core.registry import register_policy
 from recgym.errors import ConfigError
 
 HIDDEN_PARAMS_KEY = "_hidden_params"
@@ -131,6 +132,7 @@ class Sim2RecActorCritic(nn.Module):
         return self.actor_critic(observation, self.embed(observation))
 
 
+@register_policy("sim2rec", kind="rl", description="PPO conditioned on an inferred user embedding (Sim2Rec)")
 class Sim2RecTrainer(ActorCriticTrainer):
     """PPO with ``Sim2RecActorCritic``; the identification loss is the ``extra_loss`` hook."""
 

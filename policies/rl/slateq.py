@@ -41,6 +41,7 @@ from policies.rl.config import TrainConfig
 from policies.rl.networks import CandidateScorer, ObservationEncoder, mlp
 from policies.rl.normalization import ReturnScaler
 from policies.rl.trainer import Trainer, Transition
+from recgym.core.registry import register_policy
 from recgym.core.response import Response
 from recgym.errors import ConfigError
 
@@ -420,6 +421,7 @@ class SlateQPolicy:
 
 
 # -- trainer -----------------------------------------------------------------------------------------------
+@register_policy("slateq", kind="rl", description="SlateQ: item Q-values under a learned choice model")
 class SlateQTrainer(Trainer):
     """Collect with epsilon-greedy slates into a replay, then TD-learn Qbar and fit the choice model."""
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from policies.registry import policy_registry
 from recgym.eval.metrics import METRICS
-from recgym.sweep.policies import POLICIES
 from scenarios import library_names, list_scenarios, load_scenario
 from scenarios.loader import LIBRARY
 
@@ -63,10 +63,10 @@ def test_shipped_scenario_is_documented_and_complete(name: str) -> None:
     assert scenario.question.endswith("?") and "\n" not in scenario.question.strip()
     assert len(scenario.description.split()) >= 40, "say what users do, why it matters and what a good policy does"
     assert scenario.metrics and all(metric in METRICS for metric in scenario.metrics)
-    assert scenario.policies and all(policy in POLICIES for policy in scenario.policies)
+    assert scenario.policies and all(policy in policy_registry() for policy in scenario.policies)
     assert len(set(scenario.policies)) == len(scenario.policies)
     assert {"random", "myopic_greedy"} <= set(scenario.policies), "baselines belong in every default set"
-    assert any(POLICIES[policy].kind == "online" for policy in scenario.policies), "and at least one bandit"
+    assert any(policy_registry()[policy].kind == "online" for policy in scenario.policies), "and at least one bandit"
 
 
 def test_shipped_scenarios_fit_the_sweep_time_budget() -> None:
@@ -104,7 +104,7 @@ def test_some_scenario_reports_off_policy_estimates() -> None:
     with_ope = [scenario for scenario in list_scenarios() if scenario.off_policy is not None]
     assert with_ope
     for scenario in with_ope:
-        assert scenario.off_policy.logging_policy in POLICIES
+        assert scenario.off_policy.logging_policy in policy_registry()
         # Logged candidates must not depend on past actions for the estimates to be unbiased.
         assert scenario.episode.candidate_sampler in ("uniform", "popularity"), scenario.name
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from policies.rl import ALGORITHMS, config_for, make_trainer, trainer_class
+from policies.rl import algorithms, config_for, make_trainer, trainer_class
 from recgym.errors import ConfigError, DeviceError
 
 
@@ -15,7 +15,7 @@ def test_unknown_algorithm_lists_the_known_ones() -> None:
 
 
 def test_every_registered_algorithm_imports_and_validates_its_defaults() -> None:
-    for name in ALGORITHMS:
+    for name in algorithms():
         cls = trainer_class(name)
         assert cls.algorithm == name
         config_for(name).validate()

@@ -1,0 +1,110 @@
+"""Imports point down the layers of docs/architecture.md, and the known exceptions only shrink.
+
+Every ``import`` in the packages (function-level ones included) is read with ``ast``; an import
+from a higher layer into a lower one fails unless it is listed in ``KNOWN_UPWARD`` below, which
+issue 17's redesign empties. A listed import that has gone must leave the list too, so the list
+always says exactly what is left to fix.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("recgym", "simulators", "policies", "scenarios")
+
+LAYERS = {
+    "recgym.core": 0,
+    "recgym.errors": 0,
+    "simulators": 1,
+    "policies": 1,
+    "recgym.envs": 2,
+    "recgym.wrappers": 2,
+    "recgym.eval": 3,
+    "recgym.training": 3,
+    "recgym.sweep": 4,
+    "scenarios.schema": 3,
+    "recgym.report": 5,
+    "scenarios": 6,
+    "recgym.demo": 6,
+    "recgym.cli": 7,
+    "recgym": 2,
+}
+"""Rank of each layer: a module may import its own layer and those of lower rank. ``recgym`` itself (its
+``__init__``) only registers env ids; scenario types (``scenarios.schema``) sit below the sweeps that read them,
+the loader and the library above."""
+
+FORBIDDEN_ACROSS = {("simulators", "policies"), ("policies", "simulators")}
+"""Simulators and policies share a rank but must never import each other (a policy never sees users)."""
+
+KNOWN_UPWARD = {
+    "policies.rl.constrained -> recgym.envs.builder",
+    "policies.rl.constrained -> recgym.envs.vector_env",
+    "policies.rl.constrained -> recgym.eval.rollout",
+    "policies.rl.trainer -> recgym.envs.builder",
+    "policies.sb3 -> recgym.wrappers.sb3",
+    "policies.rl.hierarchical -> simulators.llm.backends.base",
+    "policies.rl.hierarchical -> simulators.llm.backends.transformers_backend",
+    "recgym.sweep.request -> scenarios.loader",
+    "recgym.sweep.sweep -> scenarios.loader",
+}
+"""Imports against the layers, as of 2026-12-04: trainers build envs and evaluate (they move to recgym/training),
+the hierarchical planner uses the LLM backends (they move below both), sweeps load scenario files."""
+
+
+def layer_of(module: str) -> str:
+    """The layer a dotted module name belongs to (the longest prefix in ``LAYERS``)."""
+    parts = module.split(".")
+    for length in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:length])
+        if prefix in LAYERS:
+            return prefix
+    raise AssertionError(f"{module} is in no layer; add its package to LAYERS")
+
+
+def imports() -> set[tuple[str, str]]:
+    """(importing module, imported module) for every import of our packages inside our packages."""
+    found = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                else:
+                    continue
+                found.update((module, name) for name in names if name.split(".")[0] in PACKAGES)
+    return found
+
+
+def against_the_layers() -> set[str]:
+    bad = set()
+    for importer, imported in imports():
+        source, target = layer_of(importer), layer_of(imported)
+        upward = LAYERS[target] > LAYERS[source]
+        across = (source, target) in FORBIDDEN_ACROSS
+        if upward or across:
+            bad.add(f"{importer} -> {imported}")
+    return bad
+
+
+def test_imports_point_down_the_layers() -> None:
+    new = sorted(against_the_layers() - KNOWN_UPWARD)
+    assert not new, f"imports against the layers (docs/architecture.md): {new}"
+
+
+def test_the_list_of_known_exceptions_only_shrinks() -> None:
+    fixed = sorted(KNOWN_UPWARD - against_the_layers())
+    assert not fixed, f"these no longer happen; remove them from KNOWN_UPWARD: {fixed}"
+
+
+def test_core_imports_nothing_of_ours_above_it() -> None:
+    above = sorted(
+        f"{importer} -> {imported}"
+        for importer, imported in imports()
+        if layer_of(importer) in ("recgym.core", "recgym.errors") and LAYERS[layer_of(imported)] > 0
+    )
+    assert not above, above
