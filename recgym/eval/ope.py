@@ -443,11 +443,41 @@ def _target_marginals(log: LoggedBandit, target: SlateDistribution) -> torch.Ten
     return target.position_marginals(log.observations).to(torch.float64)
 
 
+@dataclasses.dataclass(frozen=True)
+class EstimatorSpec:
+    """One off-policy estimator of ``evaluate_off_policy`` and sweeps: how to call it and what it needs."""
+
+    function: Callable[..., OffPolicyEstimate]
+    uses_model: bool
+    """Takes a reward model as third argument (DM, DR)."""
+    needs_marginals: bool
+    """Needs the target's position marginals (undefined for Plackett-Luce slates of more than one item)."""
+
+    def __call__(self, log: LoggedBandit, target: SlateDistribution, model: RewardModel) -> OffPolicyEstimate:
+        return self.function(log, target, model) if self.uses_model else self.function(log, target)
+
+
+ESTIMATORS: dict[str, EstimatorSpec] = {}
+"""Every estimator by its short name, in the order reports show them (filled by ``estimator``)."""
+
+
+def estimator(name: str, uses_model: bool = False, needs_marginals: bool = False) -> Callable[[Any], Any]:
+    """Decorator: register an estimator function under ``name`` (its one listing, read by reports and sweeps)."""
+
+    def decorate(function: Callable[..., OffPolicyEstimate]) -> Callable[..., OffPolicyEstimate]:
+        ESTIMATORS[name] = EstimatorSpec(function, uses_model, needs_marginals)
+        return function
+
+    return decorate
+
+
+@estimator("ips")
 def ips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEstimate:
     """Full-slate IPS: mean of w r. Assumes exact behaviour propensities with support wherever the target goes."""
     return OffPolicyEstimate.of_mean("ips", importance_weights(log, target) * log.rewards, log.groups)
 
 
+@estimator("snips")
 def snips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEstimate:
     """Self-normalised IPS, sum(w r) / sum(w): IPS divided by the mean weight (whose expectation is 1).
 
@@ -478,6 +508,7 @@ def _predict(log: LoggedBandit, model: RewardModel) -> torch.Tensor:
     return predicted
 
 
+@estimator("dm", uses_model=True, needs_marginals=True)
 def direct_method(log: LoggedBandit, target: SlateDistribution, model: RewardModel) -> OffPolicyEstimate:
     """DM: sum over positions and candidates of the target's marginal times q, averaged over rows.
 
@@ -487,6 +518,7 @@ def direct_method(log: LoggedBandit, target: SlateDistribution, model: RewardMod
     return OffPolicyEstimate.of_mean("dm", _direct_method_rows(log, target, _predict(log, model)), log.groups)
 
 
+@estimator("dr", uses_model=True, needs_marginals=True)
 def doubly_robust(log: LoggedBandit, target: SlateDistribution, model: RewardModel) -> OffPolicyEstimate:
     """DR: DM + w (r - sum_k q(slate_k)).
 
@@ -499,6 +531,7 @@ def doubly_robust(log: LoggedBandit, target: SlateDistribution, model: RewardMod
     return OffPolicyEstimate.of_mean("dr", _direct_method_rows(log, target, predicted) + correction, log.groups)
 
 
+@estimator("iips", needs_marginals=True)
 def independent_ips(log: LoggedBandit, target: SlateDistribution) -> OffPolicyEstimate:
     """Item-position IPS (Li et al. 2018): sum_k pi_e(item at k) / pi_b(item at k) * r_k, averaged over rows.
 
@@ -531,20 +564,13 @@ def evaluate_off_policy(
         marginals_unavailable = ""
     except ConfigError as error:
         marginals_unavailable = str(error)
-    estimators = {
-        "ips": (False, lambda: ips(log, target)),
-        "snips": (False, lambda: snips(log, target)),
-        "dm": (True, lambda: direct_method(log, target, model)),
-        "dr": (True, lambda: doubly_robust(log, target, model)),
-        "iips": (True, lambda: independent_ips(log, target)),
-    }
     rows = []
-    for name, (needs_marginals, estimate) in estimators.items():
-        if needs_marginals and marginals_unavailable:
+    for name, spec in ESTIMATORS.items():
+        if spec.needs_marginals and marginals_unavailable:
             row: dict[str, Any] = {"name": name, "value": math.nan, "ci_low": math.nan, "ci_high": math.nan}
             row |= {"count": log.num_rows, "note": marginals_unavailable}
         else:
-            row = dataclasses.asdict(estimate()) | {"note": ""}
+            row = dataclasses.asdict(spec(log, target, model)) | {"note": ""}
         if truth is not None:
             row["truth"] = truth.mean
             row["bias"] = row["value"] - truth.mean

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from recgym.eval.metrics import DEFAULT_METRICS, episode_metrics
+from recgym.eval.ope import ESTIMATORS
 from recgym.eval.regret import learning_curve
 from recgym.sweep.envs import make_scenario_env, scenario_env_kwargs
 from recgym.sweep.policies import build_policy, policy_entry
@@ -30,7 +31,6 @@ EVAL_SEED_OFFSET = 1_000_000
 OPE_SEED_OFFSET = 2_000_000
 SEED_STRIDE = 10_000
 """User seeds of seed s start at offset + s * SEED_STRIDE, so seeds never share users."""
-OPE_ESTIMATORS = ("ips", "snips", "dm", "dr", "iips")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +75,7 @@ class RunResult:
     curve: dict[str, list[float]]
     """Learning curve: 'user_steps' and 'reward' (mean reward per user-step) per point; 'regret' where known."""
     off_policy: dict[str, float]
-    """'truth' and one value per estimator (OPE_ESTIMATORS); {} unless the scenario asks."""
+    """'truth' and one value per estimator (ESTIMATORS); {} unless the scenario asks."""
     seconds: float
     resumed_from: int = 0
     """User-steps of RL training restored from a checkpoint of an interrupted attempt (0: trained from scratch)."""
@@ -195,7 +195,7 @@ def estimate_off_policy(
 
     settings = scenario.off_policy
     assert settings is not None
-    missing = dict.fromkeys(("truth", *OPE_ESTIMATORS), math.nan)
+    missing = dict.fromkeys(("truth", *ESTIMATORS), math.nan)
     if reads_hidden_state:
         return missing
     ope_seed = seed_for(OPE_SEED_OFFSET, seed)
@@ -212,4 +212,4 @@ def estimate_off_policy(
     except RecGymError:
         return missing | {"truth": truth.mean}
     estimates = {str(row["estimator"]): float(row["estimate"]) for row in table.to_dict("records")}
-    return {"truth": truth.mean} | {name: estimates.get(name, math.nan) for name in OPE_ESTIMATORS}
+    return {"truth": truth.mean} | {name: estimates.get(name, math.nan) for name in ESTIMATORS}
