@@ -29,7 +29,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, ParamLike, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -38,8 +38,6 @@ from simulators.retention import (
     SessionUser,
     advance_sessions,
 )
-
-ParamLike = float | torch.Tensor
 
 # Random streams, folded into the per-user keys.
 _INTEREST_STREAM, _NOVELTY_STREAM, _PROPENSITY_STREAM, _STEP_STREAM = 1, 2, 3, 4

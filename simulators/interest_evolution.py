@@ -20,11 +20,9 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import ChoiceModel, MultinomialLogit, MultinomialProportional, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, SimParams, build_params, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, build_params, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
-
-ParamLike = float | torch.Tensor
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,11 +24,9 @@ import torch
 from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, SimParams, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
-
-ParamLike = float | torch.Tensor
 
 _TASTE_STREAM, _CLICK_STREAM = 1, 2
 

@@ -23,7 +23,7 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, ParamLike, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -32,8 +32,6 @@ from simulators.retention import (
     SessionUser,
     advance_sessions,
 )
-
-ParamLike = float | torch.Tensor
 
 _RETENTION_STREAM = 4
 # Columns of the one uniform draw per step: choice, engagement noise (2), NPE innovation (2).

@@ -28,7 +28,7 @@ import torch
 from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, ParamLike, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -37,8 +37,6 @@ from simulators.retention import (
     SessionUser,
     advance_sessions,
 )
-
-ParamLike = float | torch.Tensor
 
 _RETENTION_STREAM = 3
 _NUM_BEHAVIOUR_DRAWS = 5  # examine, click, like, share, follow

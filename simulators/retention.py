@@ -19,11 +19,9 @@ import dataclasses
 import torch
 
 from recgym.core import random
-from recgym.core.simulator import FeatureSpec, SimParams, param_max, param_min
+from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, param_max, param_min
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
-
-ParamLike = float | torch.Tensor
 
 _SESSION_STEP_SCALE = 100.0
 """Divides steps-in-session for the observation, like the env's ``step_scale``."""

@@ -11,9 +11,8 @@ from typing import Protocol
 
 import torch
 
+from recgym.core.simulator import ParamLike
 from recgym.errors import ConfigError
-
-ParamLike = float | torch.Tensor
 
 
 def _per_user(value: ParamLike) -> torch.Tensor | float:

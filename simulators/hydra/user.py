@@ -16,14 +16,12 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, SimParams, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, build_params, param_max, param_min, per_user_column
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.hydra.fit import fit
 from simulators.hydra.generate import read_log
 from simulators.hydra.model import HydraModel
-
-ParamLike = float | torch.Tensor
 
 
 @dataclasses.dataclass(frozen=True)
