@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from policies.base import Policy, ScoringPolicy
+from policies.rl.slate_distribution import sample_slate
 from recgym.core.response import Response
 from recgym.errors import ConfigError
 
@@ -236,10 +237,7 @@ class PlackettLuce(_WrappedPolicy):
     def sample(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         """Gumbel-top-k draw, int64 [B, K]."""
         logits = self.logits(observation)
-        generator = self._generator(logits.device)
-        uniform = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float64)
-        gumbel = -torch.log(-torch.log(uniform.clamp(torch.finfo(torch.float64).tiny, 1.0 - 1e-16)))
-        return torch.topk(logits + gumbel, self.slate_size, dim=1).indices
+        return sample_slate(logits, self.slate_size, self._generator(logits.device))
 
     def propensity(self, observation: dict[str, torch.Tensor], slate: torch.Tensor) -> torch.Tensor:
         """Product over positions of the chosen candidate's softmax among those not yet shown, float64 [B].

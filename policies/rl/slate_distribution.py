@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import torch
 
+_BELOW_ONE = {torch.float32: 1.0 - 1e-7, torch.float64: 1.0 - 1e-16}
+"""The largest uniform draw kept per dtype, so -log(-log(u)) stays finite."""
+
 
 def sample_slate(logits: torch.Tensor, slate_size: int, generator: torch.Generator) -> torch.Tensor:
-    """One ordered slate per user from Plackett-Luce(logits [B, C]), int64 [B, K]."""
+    """One ordered slate per user from Plackett-Luce(logits [B, C]), int64 [B, K], by Gumbel-top-k.
+
+    The actor-critic heads (float32) and ``policies.stochastic.PlackettLuce`` (float64) both draw here.
+    """
     uniform = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
     tiny = torch.finfo(logits.dtype).tiny
-    gumbel = -torch.log(-torch.log(uniform.clamp(tiny, 1.0 - 1e-7)))
+    gumbel = -torch.log(-torch.log(uniform.clamp(tiny, _BELOW_ONE.get(logits.dtype, 1.0 - 1e-7))))
     return torch.topk(logits + gumbel, slate_size, dim=1).indices
 
 
