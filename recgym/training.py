@@ -223,7 +223,7 @@ def _check_same_interface(trainer: Trainer, env: Any, env_id: str, kwargs: dict[
         for name, space in trained.items()
         if name not in offered or space.shape != offered[name].shape
     ]
-    if trainer.env.single_action_space.shape != env.single_action_space.shape or (trainer.slate_size != env.slate_size):
+    if trainer.env.single_action_space.shape != env.single_action_space.shape or trainer.slate_size != env.slate_size:
         differences.append(f"slate: trained on {trainer.slate_size} items, {env_id} shows {env.slate_size}")
     if differences:
         raise ConfigError(
