@@ -29,9 +29,19 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, ParamLike, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    UNIT_OPEN,
+    UNIT_OPEN_LOW,
+    FeatureSpec,
+    ParamLike,
+    bounded,
+    build_params,
+    per_user_column,
+)
 from recgym.core.state import TensorState
-from recgym.errors import ConfigError
 from simulators.retention import (
     RetentionParams,
     SessionState,
@@ -47,74 +57,46 @@ _INTEREST_STREAM, _NOVELTY_STREAM, _PROPENSITY_STREAM, _STEP_STREAM = 1, 2, 3, 4
 class FatigueNoveltyParams(RetentionParams):
     """User-model parameters; each a float or a per-user tensor [B]."""
 
-    horizon_days: ParamLike = 60.0
+    horizon_days: ParamLike = bounded(60.0, POSITIVE)
     """Episode length in simulated days (a few hundred steps for an average policy)."""
-    interest_weight: ParamLike = 2.0
+    interest_weight: ParamLike = bounded(2.0, NON_NEGATIVE)
     """Score per unit of topic interest u in [-1, 1]."""
     quality_weight: ParamLike = 0.3
     """Score per unit of item quality."""
     no_click_score: ParamLike = 1.0
     """Score of not clicking, in the multinomial logit."""
-    temperature: ParamLike = 1.0
+    temperature: ParamLike = bounded(1.0, POSITIVE)
     """Softmax temperature of the choice."""
-    watch_sharpness: ParamLike = 1.0
+    watch_sharpness: ParamLike = bounded(1.0, POSITIVE)
     """Watched fraction of a clicked item = sigmoid(watch_sharpness * score)."""
-    boredom_exposure: ParamLike = 0.1
+    boredom_exposure: ParamLike = bounded(0.1, NON_NEGATIVE)
     """Boredom added to a topic per shown item of it."""
-    boredom_consume: ParamLike = 0.4
+    boredom_consume: ParamLike = bounded(0.4, NON_NEGATIVE)
     """Boredom added on top of ``boredom_exposure`` when the item is consumed (clicked)."""
-    boredom_decay: ParamLike = 0.85
+    boredom_decay: ParamLike = bounded(0.85, UNIT_OPEN_LOW)
     """Share of boredom kept from one step to the next, in (0, 1]."""
-    boredom_daily_decay: ParamLike = 0.3
+    boredom_daily_decay: ParamLike = bounded(0.3, UNIT_OPEN_LOW)
     """Share of boredom kept per day away between sessions, in (0, 1]: b *= decay ** gap_days."""
-    boredom_penalty: ParamLike = 1.5
+    boredom_penalty: ParamLike = bounded(1.5, NON_NEGATIVE)
     """Score lost per unit of boredom with the item's topic."""
-    familiarity_rate: ParamLike = 0.1
+    familiarity_rate: ParamLike = bounded(0.1, UNIT_OPEN_LOW)
     """Step of the familiarity EMA towards the consumed topic's one-hot, in (0, 1]."""
-    initial_familiarity: ParamLike = 0.5
+    initial_familiarity: ParamLike = bounded(0.5, UNIT)
     """Starting familiarity = initial_familiarity * (u + 1) / 2: users know what they like, in [0, 1]."""
-    novelty_level_median: ParamLike = 0.5
+    novelty_level_median: ParamLike = bounded(0.5, UNIT_OPEN)
     """Median of the static novelty level n ~ sigmoid(logit(median) + spread * N(0, 1)), in (0, 1)."""
-    novelty_level_spread: ParamLike = 1.5
+    novelty_level_spread: ParamLike = bounded(1.5, NON_NEGATIVE)
     """Standard deviation of the static novelty level in logit space; 0 gives every user the median."""
-    propensity_noise: ParamLike = 0.5
+    propensity_noise: ParamLike = bounded(0.5, NON_NEGATIVE)
     """Session propensity p = sigmoid(logit(n) + propensity_noise * Logistic(0, 1)), redrawn each session."""
-    novelty_weight: ParamLike = 4.0
+    novelty_weight: ParamLike = bounded(4.0, NON_NEGATIVE)
     """Score per unit of (p - novelty_neutral) * novelty."""
-    novelty_neutral: ParamLike = 0.5
+    novelty_neutral: ParamLike = bounded(0.5, UNIT)
     """Propensity at which novelty neither helps nor hurts, in [0, 1]."""
-    satisfaction_rate: ParamLike = 0.2
+    satisfaction_rate: ParamLike = bounded(0.2, UNIT_OPEN_LOW)
     """Step of the satisfaction EMA towards this step's watched fraction (0 without a click), in (0, 1]."""
-    initial_satisfaction: ParamLike = 0.5
+    initial_satisfaction: ParamLike = bounded(0.5, UNIT)
     """Satisfaction of a fresh user, in [0, 1]."""
-
-    def check(self) -> None:
-        """Reject values that make the model meaningless, naming the field."""
-        self.check_retention()
-        for name in ("temperature", "watch_sharpness"):
-            if param_min(getattr(self, name)) <= 0:
-                raise ConfigError(f"FatigueNoveltyParams.{name} must be positive; got {getattr(self, name)}.")
-        for name in (
-            "interest_weight",
-            "boredom_exposure",
-            "boredom_consume",
-            "boredom_penalty",
-            "novelty_level_spread",
-            "propensity_noise",
-            "novelty_weight",
-        ):
-            if param_min(getattr(self, name)) < 0:
-                raise ConfigError(f"FatigueNoveltyParams.{name} must be >= 0; got {getattr(self, name)}.")
-        for name in ("boredom_decay", "boredom_daily_decay", "familiarity_rate", "satisfaction_rate"):
-            if param_min(getattr(self, name)) <= 0 or param_max(getattr(self, name)) > 1:
-                raise ConfigError(f"FatigueNoveltyParams.{name} must lie in (0, 1]; got {getattr(self, name)}.")
-        for name in ("initial_familiarity", "novelty_neutral", "initial_satisfaction"):
-            if param_min(getattr(self, name)) < 0 or param_max(getattr(self, name)) > 1:
-                raise ConfigError(f"FatigueNoveltyParams.{name} must lie in [0, 1]; got {getattr(self, name)}.")
-        if param_min(self.novelty_level_median) <= 0 or param_max(self.novelty_level_median) >= 1:
-            raise ConfigError(
-                f"FatigueNoveltyParams.novelty_level_median must lie in (0, 1); got {self.novelty_level_median}."
-            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,17 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import ChoiceModel, MultinomialLogit, MultinomialProportional, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, build_params, param_min, per_user_column
+from recgym.core.simulator import (
+    NON_NEGATIVE,
+    POSITIVE,
+    FeatureSpec,
+    ParamLike,
+    SimParams,
+    bounded,
+    build_params,
+    param_min,
+    per_user_column,
+)
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
@@ -29,25 +39,25 @@ from recgym.errors import ConfigError
 class InterestEvolutionParams(SimParams):
     """User-model parameters; each a float or a per-user tensor [B]. Defaults are RecSim's."""
 
-    initial_budget: ParamLike = 200.0
+    initial_budget: ParamLike = bounded(200.0, POSITIVE)
     """Minutes each session starts with (RecSim time_budget)."""
-    no_click_penalty: ParamLike = 0.5
+    no_click_penalty: ParamLike = bounded(0.5, NON_NEGATIVE)
     """Budget lost on a step without a click (RecSim step_penalty)."""
     no_click_mass: ParamLike = 1.0
     """No-click score: for the proportional choice, v_0 = no_click_mass - min_normalizer."""
     min_normalizer: ParamLike = -1.0
     """Offset that makes proportional attractiveness u[topic] - min_normalizer non-negative."""
-    logit_temperature: ParamLike = 1.0
+    logit_temperature: ParamLike = bounded(1.0, POSITIVE)
     """Softmax temperature when the choice model is 'logit'."""
-    budget_bonus: ParamLike = 0.9 / 3.4
+    budget_bonus: ParamLike = bounded(0.9 / 3.4, NON_NEGATIVE)
     """Share of watch time given back per unit of received utility (RecSim user_update_alpha)."""
     user_quality_factor: ParamLike = 0.0
     """Weight of the user's interest in received utility."""
     document_quality_factor: ParamLike = 1.0
     """Weight of item quality in received utility."""
-    drift_x0: ParamLike = 1.0
+    drift_x0: ParamLike = bounded(1.0, POSITIVE)
     """Interest at which the drift step reaches zero."""
-    drift_y0: ParamLike = 0.3
+    drift_y0: ParamLike = bounded(0.3, NON_NEGATIVE)
     """Largest drift step, at interest 0."""
     watch_base: ParamLike = 1.0
     """Fraction of an item watched before interest and quality effects; 1.0 is RecSim (whole item)."""
@@ -56,14 +66,7 @@ class InterestEvolutionParams(SimParams):
     watch_quality_weight: ParamLike = 0.0
     """Added watched fraction per unit of quality (0 in RecSim)."""
 
-    def check(self) -> None:
-        """Reject values that make the model meaningless, naming the field."""
-        for name in ("initial_budget", "logit_temperature", "drift_x0"):
-            if param_min(getattr(self, name)) <= 0:
-                raise ConfigError(f"InterestEvolutionParams.{name} must be positive; got {getattr(self, name)}.")
-        for name in ("no_click_penalty", "budget_bonus", "drift_y0"):
-            if param_min(getattr(self, name)) < 0:
-                raise ConfigError(f"InterestEvolutionParams.{name} must be >= 0; got {getattr(self, name)}.")
+    def check_relations(self) -> None:
         if param_min(self.no_click_mass - self.min_normalizer) <= 0:
             raise ConfigError(
                 "InterestEvolutionParams.no_click_mass must exceed min_normalizer so that not clicking "

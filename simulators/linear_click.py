@@ -24,7 +24,18 @@ import torch
 from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import (
+    NON_NEGATIVE,
+    UNIT_OPEN_LOW,
+    FeatureSpec,
+    ParamLike,
+    SimParams,
+    bounded,
+    build_params,
+    param_max,
+    param_min,
+    per_user_column,
+)
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
@@ -35,20 +46,18 @@ _TASTE_STREAM, _CLICK_STREAM = 1, 2
 class LinearClickParams(SimParams):
     """User-model parameters; each a float or a per-user tensor [B]."""
 
-    theta_spread: ParamLike = 0.5
+    theta_spread: ParamLike = bounded(0.5, NON_NEGATIVE)
     """How far each user's taste strays from the population's (0: every user shares theta_0)."""
     click_base: ParamLike = 0.5
     """Click probability of an item orthogonal to the user's taste."""
-    click_scale: ParamLike = 0.4
+    click_scale: ParamLike = bounded(0.4, NON_NEGATIVE)
     """Click probability gained per unit of theta . x (which lies in [-1, 1])."""
-    position_decay: ParamLike = 1.0
+    position_decay: ParamLike = bounded(1.0, UNIT_OPEN_LOW)
     """Examination probability ratio between consecutive slate positions."""
 
-    def check(self) -> None:
-        """Raise ConfigError unless every click probability lies in [0, 1]."""
-        if param_min(self.theta_spread) < 0:
-            raise ConfigError(f"theta_spread must be >= 0; got {self.theta_spread}.")
-        if param_min(self.click_scale) < 0 or param_min(self.click_base) - param_max(self.click_scale) < 0:
+    def check_relations(self) -> None:
+        """Click probabilities must stay in [0, 1]."""
+        if param_min(self.click_base) - param_max(self.click_scale) < 0:
             raise ConfigError(
                 "Need click_scale >= 0 and click_base - click_scale >= 0 so click probabilities stay in [0, 1]; "
                 f"got click_base={self.click_base}, click_scale={self.click_scale}."
@@ -58,8 +67,6 @@ class LinearClickParams(SimParams):
                 "Need click_base + click_scale <= 1 so click probabilities stay in [0, 1]; "
                 f"got click_base={self.click_base}, click_scale={self.click_scale}."
             )
-        if not 0 < param_min(self.position_decay) <= param_max(self.position_decay) <= 1:
-            raise ConfigError(f"position_decay must lie in (0, 1]; got {self.position_decay}.")
 
 
 @dataclasses.dataclass(frozen=True)

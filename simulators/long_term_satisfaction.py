@@ -23,7 +23,16 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, ParamLike, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT_OPEN_HIGH,
+    FeatureSpec,
+    ParamLike,
+    bounded,
+    build_params,
+    per_user_column,
+)
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -42,19 +51,19 @@ _STEP_UNIFORMS = 5
 class LongTermSatisfactionParams(RetentionParams):
     """User-model parameters; each a float or a per-user tensor [B]."""
 
-    memory_discount: ParamLike = 0.7
+    memory_discount: ParamLike = bounded(0.7, UNIT_OPEN_HIGH)
     """g: how much of the net positive exposure survives each step (RecSim memory_discount)."""
-    sensitivity: ParamLike = 0.3
+    sensitivity: ParamLike = bounded(0.3, NON_NEGATIVE)
     """eta in SAT = sigmoid(eta * NPE); RecSim's 0.01 makes satisfaction constant (REFERENCE quirk 8)."""
-    innovation_stddev: ParamLike = 0.05
+    innovation_stddev: ParamLike = bounded(0.05, NON_NEGATIVE)
     """Std of the Gaussian noise added to NPE each step."""
     choc_mean: ParamLike = 5.0
     """Log-engagement mean of pure clickbait (c = 1) at full satisfaction."""
-    choc_stddev: ParamLike = 1.0
+    choc_stddev: ParamLike = bounded(1.0, NON_NEGATIVE)
     """Log-engagement std of pure clickbait."""
     kale_mean: ParamLike = 4.0
     """Log-engagement mean of pure kale (c = 0) at full satisfaction."""
-    kale_stddev: ParamLike = 1.0
+    kale_stddev: ParamLike = bounded(1.0, NON_NEGATIVE)
     """Log-engagement std of pure kale."""
     click_clickbait_weight: ParamLike = 2.0
     """Logit added per unit of clickbait: clickbait raises clicks now."""
@@ -62,20 +71,9 @@ class LongTermSatisfactionParams(RetentionParams):
     """Logit added per unit of satisfaction above 0.5: happy users click more."""
     no_click_logit: ParamLike = 1.0
     """Logit of not clicking; an item with c = 0.5 at SAT 0.5 has logit 1."""
-    initial_npe_spread: ParamLike = 1.0
+    initial_npe_spread: ParamLike = bounded(1.0, NON_NEGATIVE)
     """Initial NPE = spread * (U[0, 1) - 0.5) / (1 - g), as RecSim's LTSStaticUserSampler (spread 1)."""
-    horizon_days: ParamLike = 14.0
-
-    def check(self) -> None:
-        """Reject values that make the model meaningless, naming the field."""
-        self.check_retention()
-        if param_min(self.memory_discount) < 0 or param_max(self.memory_discount) >= 1:
-            raise ConfigError(
-                f"LongTermSatisfactionParams.memory_discount must lie in [0, 1); got {self.memory_discount}."
-            )
-        for name in ("sensitivity", "innovation_stddev", "choc_stddev", "kale_stddev", "initial_npe_spread"):
-            if param_min(getattr(self, name)) < 0:
-                raise ConfigError(f"LongTermSatisfactionParams.{name} must be >= 0; got {getattr(self, name)}.")
+    horizon_days: ParamLike = bounded(14.0, POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,16 @@ import torch
 from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, ParamLike, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    FeatureSpec,
+    ParamLike,
+    bounded,
+    build_params,
+    per_user_column,
+)
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 from simulators.retention import (
@@ -49,20 +58,20 @@ _MID_DURATION, _HALF_DURATION_RANGE = (_MIN_DURATION + _MAX_DURATION) / 2, (_MAX
 class MultiBehaviorParams(RetentionParams):
     """User-model parameters; each a float or a per-user tensor [B]."""
 
-    affinity_scale: ParamLike = 3.0
+    affinity_scale: ParamLike = bounded(3.0, NON_NEGATIVE)
     """Weight of interest-content similarity <u, v> (both unit vectors) in the appeal z."""
     quality_weight: ParamLike = 1.0
     """Weight of the item's hidden quality in z."""
-    mood_std: ParamLike = 0.5
+    mood_std: ParamLike = bounded(0.5, NON_NEGATIVE)
     """Std of the per-step mood shared by every item and behaviour: makes behaviours correlated."""
-    position_decay: ParamLike = 0.85
+    position_decay: ParamLike = bounded(0.85, UNIT)
     """Probability of examining position k is position_decay**k."""
     click_bias: ParamLike = -0.5
     """P(click | examined) = sigmoid(click_bias + z)."""
     watch_bias: ParamLike = 0.0
     """Watched fraction of a clicked item = sigmoid(watch_bias + watch_scale * z - length_penalty * length)."""
-    watch_scale: ParamLike = 1.0
-    length_penalty: ParamLike = 2.0
+    watch_scale: ParamLike = bounded(1.0, NON_NEGATIVE)
+    length_penalty: ParamLike = bounded(2.0, NON_NEGATIVE)
     """Completion drop for long items; ``length`` is the duration rescaled to [-1, 1] over 1-10 minutes.
     Long items pay more minutes but are finished less often, and satisfaction follows completion:
     the watch-time vs satisfaction tension that makes a watch-time-greedy policy lose users."""
@@ -70,28 +79,18 @@ class MultiBehaviorParams(RetentionParams):
     """P(like | click) = sigmoid(like_bias + engagement_scale * z); share and follow alike."""
     share_bias: ParamLike = -3.5
     follow_bias: ParamLike = -4.5
-    engagement_scale: ParamLike = 1.5
-    skip_penalty: ParamLike = 0.5
+    engagement_scale: ParamLike = bounded(1.5, NON_NEGATIVE)
+    skip_penalty: ParamLike = bounded(0.5, NON_NEGATIVE)
     """Dissatisfaction from each examined-but-skipped item."""
-    satisfaction_memory: ParamLike = 0.8
+    satisfaction_memory: ParamLike = bounded(0.8, UNIT)
     """Satisfaction' = memory * satisfaction + (1 - memory) * this step's outcome."""
     satisfaction_gain: ParamLike = 4.0
     """Step outcome = sigmoid(gain * (value - reference)), value per shown item."""
     satisfaction_reference: ParamLike = 0.5
     """Per-item value at which a step leaves satisfaction at 0.5."""
-    interest_drift: ParamLike = 0.05
+    interest_drift: ParamLike = bounded(0.05, UNIT)
     """How far watched items pull the interest vector towards their content."""
-    horizon_days: ParamLike = 14.0
-
-    def check(self) -> None:
-        """Reject values that make the model meaningless, naming the field."""
-        self.check_retention()
-        for name in ("affinity_scale", "mood_std", "watch_scale", "length_penalty", "engagement_scale", "skip_penalty"):
-            if param_min(getattr(self, name)) < 0:
-                raise ConfigError(f"MultiBehaviorParams.{name} must be >= 0; got {getattr(self, name)}.")
-        for name in ("position_decay", "satisfaction_memory", "interest_drift"):
-            if param_min(getattr(self, name)) < 0 or param_max(getattr(self, name)) > 1:
-                raise ConfigError(f"MultiBehaviorParams.{name} must lie in [0, 1]; got {getattr(self, name)}.")
+    horizon_days: ParamLike = bounded(14.0, POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)

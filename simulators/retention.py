@@ -19,7 +19,16 @@ import dataclasses
 import torch
 
 from recgym.core import random
-from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, param_max, param_min
+from recgym.core.simulator import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    FeatureSpec,
+    ParamLike,
+    SimParams,
+    bounded,
+    param_max,
+)
 from recgym.core.state import TensorState
 from recgym.errors import ConfigError
 
@@ -31,26 +40,20 @@ _SESSION_STEP_SCALE = 100.0
 class RetentionParams(SimParams):
     """Leave and return parameters; simulator params inherit these fields."""
 
-    horizon_days: ParamLike = 30.0
+    horizon_days: ParamLike = bounded(30.0, POSITIVE)
     """Length of an episode in simulated days; it ends when the next session would start later."""
-    leave_base: ParamLike = 0.02
+    leave_base: ParamLike = bounded(0.02, UNIT)
     """Probability of leaving after any step, even when fully satisfied."""
-    leave_dissatisfaction: ParamLike = 0.10
+    leave_dissatisfaction: ParamLike = bounded(0.10, NON_NEGATIVE)
     """Added leave probability per unit of dissatisfaction (1 - satisfaction)."""
-    return_gap_days: ParamLike = 1.0
+    return_gap_days: ParamLike = bounded(1.0, POSITIVE)
     """Mean days until the next session at satisfaction 0.5."""
-    return_gap_sensitivity: ParamLike = 3.0
+    return_gap_sensitivity: ParamLike = bounded(3.0, NON_NEGATIVE)
     """How strongly satisfaction shortens the gap: mean = return_gap_days * exp(s * (0.5 - satisfaction))."""
 
-    def check_retention(self) -> None:
-        """Reject values that make leave or return meaningless, naming the field."""
-        for name in ("horizon_days", "return_gap_days"):
-            if param_min(getattr(self, name)) <= 0:
-                raise ConfigError(f"{type(self).__name__}.{name} must be positive; got {getattr(self, name)}.")
-        for name in ("leave_base", "leave_dissatisfaction", "return_gap_sensitivity"):
-            if param_min(getattr(self, name)) < 0:
-                raise ConfigError(f"{type(self).__name__}.{name} must be >= 0; got {getattr(self, name)}.")
-        if param_max(self.leave_base) > 1 or param_max(self.leave_base) + param_max(self.leave_dissatisfaction) > 1:
+    def check_relations(self) -> None:
+        super().check_relations()
+        if param_max(self.leave_base) + param_max(self.leave_dissatisfaction) > 1:
             raise ConfigError(
                 f"{type(self).__name__}: leave_base + leave_dissatisfaction is a probability and must be <= 1; "
                 f"got {self.leave_base} + {self.leave_dissatisfaction}."

@@ -38,6 +38,49 @@ def param_max(value: ParamLike) -> float:
     return float(value.max()) if isinstance(value, torch.Tensor) else float(value)
 
 
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The valid range of a parameter, declared beside its field (``bounded``) and checked by ``SimParams.check``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, value: ParamLike) -> bool:
+        """Whether every value (a float, or each user's in a per-user tensor) lies in the range."""
+        smallest, largest = param_min(value), param_max(value)
+        if self.low is not None and (smallest <= self.low if self.low_open else smallest < self.low):
+            return False
+        return not (self.high is not None and (largest >= self.high if self.high_open else largest > self.high))
+
+    def __str__(self) -> str:
+        """What a value must do, as the error message says it: 'be positive', 'lie in (0, 1]', ..."""
+        if self.high is None:
+            if self.low == 0 and self.low_open:
+                return "be positive"
+            return f"be {'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"be {'<' if self.high_open else '<='} {self.high:g}"
+        return f"lie in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+
+
+POSITIVE = Bounds(0.0, low_open=True)
+NON_NEGATIVE = Bounds(0.0)
+UNIT = Bounds(0.0, 1.0)
+"""[0, 1]: probabilities and shares."""
+UNIT_OPEN_LOW = Bounds(0.0, 1.0, low_open=True)
+"""(0, 1]: rates and decays that must move."""
+UNIT_OPEN_HIGH = Bounds(0.0, 1.0, high_open=True)
+"""[0, 1): discounts that must forget."""
+UNIT_OPEN = Bounds(0.0, 1.0, low_open=True, high_open=True)
+
+
+def bounded(default: float, bounds: Bounds) -> Any:
+    """A parameter field whose valid range is declared beside it: ``rate: ParamLike = bounded(0.2, UNIT_OPEN_LOW)``."""
+    return dataclasses.field(default=default, metadata={"bounds": bounds})
+
+
 def per_user_column(value: ParamLike) -> ParamLike:
     """A per-user [B] parameter as [B, 1], to broadcast over slate positions or topics; floats pass through."""
     return value.unsqueeze(1) if isinstance(value, torch.Tensor) else value
@@ -95,6 +138,18 @@ class SimParams:
             if isinstance(value := getattr(self, field.name), torch.Tensor)
         }
         return dataclasses.replace(self, **changes)
+
+    def check(self) -> None:
+        """ConfigError naming the first field outside its declared ``Bounds``; then ``check_relations``."""
+        for field in dataclasses.fields(self):
+            bounds = field.metadata.get("bounds")
+            value = getattr(self, field.name)
+            if bounds is not None and not bounds.holds(value):
+                raise ConfigError(f"{type(self).__name__}.{field.name} must {bounds}; got {value}.")
+        self.check_relations()
+
+    def check_relations(self) -> None:
+        """Constraints that tie fields together (override; call ``super().check_relations()``)."""
 
     def check_num_users(self, num_users: int) -> None:
         """Raise ConfigError unless every per-user tensor has exactly ``num_users`` rows."""

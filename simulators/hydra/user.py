@@ -16,9 +16,18 @@ from recgym.core import random
 from recgym.core.catalog import Catalog
 from recgym.core.choice import MultinomialLogit, sample_choice
 from recgym.core.response import Response
-from recgym.core.simulator import FeatureSpec, ParamLike, SimParams, build_params, param_max, param_min, per_user_column
+from recgym.core.simulator import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    FeatureSpec,
+    ParamLike,
+    SimParams,
+    bounded,
+    build_params,
+    per_user_column,
+)
 from recgym.core.state import TensorState
-from recgym.errors import ConfigError
 from simulators.hydra.fit import fit
 from simulators.hydra.generate import read_log
 from simulators.hydra.model import HydraModel
@@ -30,31 +39,20 @@ class HydraParams(SimParams):
 
     popularity_weight: ParamLike = 1.0
     """Weight of log(N x item popularity) in an item's score: how much users follow the crowd."""
-    affinity: ParamLike = 2.0
+    affinity: ParamLike = bounded(2.0, NON_NEGATIVE)
     """Score bonus of items of the user's own community; ``make_simulator`` sets it from the model."""
     no_click_score: ParamLike = 1.5
     """Score of not clicking in the logit choice."""
-    temperature: ParamLike = 1.0
+    temperature: ParamLike = bounded(1.0, POSITIVE)
     """Softmax temperature of the logit choice."""
-    watch_base: ParamLike = 0.5
+    watch_base: ParamLike = bounded(0.5, NON_NEGATIVE)
     """Fraction of an item watched when it is outside the user's community."""
-    watch_affinity: ParamLike = 0.5
+    watch_affinity: ParamLike = bounded(0.5, NON_NEGATIVE)
     """Added fraction watched when the item is of the user's community (total capped at 1)."""
-    leave_on_no_click: ParamLike = 0.02
+    leave_on_no_click: ParamLike = bounded(0.02, UNIT)
     """Probability that a user leaves after a step without a click."""
-    clicks_per_activity: ParamLike = 1.0
+    clicks_per_activity: ParamLike = bounded(1.0, POSITIVE)
     """A user leaves after ``clicks_per_activity x activity`` clicks: light users leave sooner."""
-
-    def check(self) -> None:
-        """Reject values that make the model meaningless, naming the field."""
-        for name in ("temperature", "clicks_per_activity"):
-            if param_min(getattr(self, name)) <= 0:
-                raise ConfigError(f"HydraParams.{name} must be positive; got {getattr(self, name)}.")
-        for name in ("affinity", "watch_base", "watch_affinity", "leave_on_no_click"):
-            if param_min(getattr(self, name)) < 0:
-                raise ConfigError(f"HydraParams.{name} must be >= 0; got {getattr(self, name)}.")
-        if param_max(self.leave_on_no_click) > 1:
-            raise ConfigError(f"HydraParams.leave_on_no_click is a probability; got {self.leave_on_no_click}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,3 +66,22 @@ def test_empty_and_fixed_specs() -> None:
     assert parse_distribution("x", 2).bounds() == (2.0, 2.0)
     assert Normal(1.0, 0.0).bounds() == (1.0, 1.0)
     assert math.isinf(Normal(1.0, 1.0).bounds()[1])
+
+
+def test_declared_bounds_name_the_field_and_the_range_for_floats_and_per_user_tensors() -> None:
+    import dataclasses
+
+    from recgym.core.simulator import POSITIVE, UNIT_OPEN_LOW, ParamLike, SimParams, bounded
+
+    @dataclasses.dataclass(frozen=True)
+    class Params(SimParams):
+        rate: ParamLike = bounded(0.5, UNIT_OPEN_LOW)
+        scale: ParamLike = bounded(1.0, POSITIVE)
+        free: ParamLike = -3.0
+
+    Params().check()
+    Params(rate=torch.tensor([0.2, 1.0])).check()
+    with pytest.raises(ConfigError, match=r"Params.rate must lie in \(0, 1\]; got 0.0"):
+        Params(rate=0.0).check()
+    with pytest.raises(ConfigError, match=r"Params.scale must be positive; got tensor\(\[ 1., -1.\]\)"):
+        Params(scale=torch.tensor([1.0, -1.0])).check()

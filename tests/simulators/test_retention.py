@@ -60,4 +60,4 @@ def test_staying_users_count_steps_in_the_session() -> None:
 )
 def test_bad_retention_parameters_name_the_field(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
-        RetentionParams(**{field: value}).check_retention()
+        RetentionParams(**{field: value}).check()
