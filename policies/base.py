@@ -6,6 +6,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from policies.artefacts import SaveablePolicy
+from recgym.core.random import DeviceGenerators
 from recgym.core.response import Response
 from recgym.core.slate import top_k_slate
 
@@ -37,7 +39,7 @@ def history_profile(observation: dict[str, torch.Tensor]) -> torch.Tensor:
     return profile / weights.sum(dim=1, keepdim=True).clamp_min(1e-6)
 
 
-class ScoringPolicy:
+class ScoringPolicy(SaveablePolicy):
     """Base for policies that score every candidate and show the top K, ties broken at random.
 
     The tie-break noise comes from a seeded generator on the observation's device, so a
@@ -53,22 +55,17 @@ class ScoringPolicy:
     def __init__(self, slate_size: int, seed: int = 0) -> None:
         self.slate_size = slate_size
         self.seed = seed
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self.generators = DeviceGenerators(seed)
 
     def _noise(self, like: torch.Tensor) -> torch.Tensor:
-        if like.device not in self._generators:
-            self._generators[like.device] = torch.Generator(device=like.device).manual_seed(self.seed)
-        return torch.rand(like.shape, generator=self._generators[like.device], device=like.device)
+        return torch.rand(like.shape, generator=self.generators.on(like.device), device=like.device)
 
     def rng_state(self) -> dict[str, torch.Tensor]:
         """The tie-break generators' states by device, so a restored policy continues identically."""
-        return {str(device): generator.get_state() for device, generator in self._generators.items()}
+        return self.generators.state_dict()
 
     def load_rng_state(self, states: dict[str, torch.Tensor]) -> None:
-        for device_name, state in states.items():
-            device = torch.device(device_name)
-            self._generators[device] = torch.Generator(device=device)
-            self._generators[device].set_state(state)
+        self.generators.load_state_dict(states)
 
     def scores(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         """Score of each candidate for each user, [B, C]."""
@@ -86,7 +83,8 @@ class ScoringPolicy:
         """Stateless by default."""
 
     def state_dict(self) -> dict[str, Any]:
-        return {}
+        """The tie-break generators; a policy that learns adds what it learned."""
+        return {"rng": self.rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Nothing to load for a stateless policy."""
+        self.load_rng_state(state.get("rng", {}))

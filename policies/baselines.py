@@ -57,9 +57,10 @@ class MostPopularPolicy(ScoringPolicy):
         counts.index_add_(0, shown.reshape(-1), response.clicked.reshape(-1).to(counts.dtype))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"click_counts": self.click_counts.cpu().clone()}
+        return super().state_dict() | {"click_counts": self.click_counts.cpu().clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self.click_counts = state["click_counts"].clone()
 
 

@@ -22,6 +22,7 @@ import torch
 
 from policies.base import Policy, ScoringPolicy
 from policies.rl.slate_distribution import sample_slate
+from recgym.core.random import DeviceGenerators
 from recgym.core.response import Response
 from recgym.errors import ConfigError
 
@@ -75,12 +76,7 @@ class _WrappedPolicy:
         self.policy = policy
         self.slate_size = policy.slate_size
         self.seed = seed
-        self._generators: dict[torch.device, torch.Generator] = {}
-
-    def _generator(self, device: torch.device) -> torch.Generator:
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generators[device]
+        self.generators = DeviceGenerators(seed)
 
     def _check_slate_size(self, observation: dict[str, torch.Tensor]) -> None:
         num_candidates = _num_candidates(observation)
@@ -191,7 +187,7 @@ class EpsilonMixture(_GreedySlateCache):
         """Greedy or uniformly random ordered slate per user, int64 [B, K]."""
         greedy = self.greedy_slate(observation)
         num_users, num_candidates = greedy.shape[0], _num_candidates(observation)
-        generator = self._generator(greedy.device)
+        generator = self.generators.on(greedy.device)
         explore = torch.rand(num_users, generator=generator, device=greedy.device) < self.epsilon
         # The top K of i.i.d. uniforms, in order of value, is a uniformly random ordered K-subset.
         noise = torch.rand(num_users, num_candidates, generator=generator, device=greedy.device)
@@ -237,7 +233,7 @@ class PlackettLuce(_WrappedPolicy):
     def sample(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
         """Gumbel-top-k draw, int64 [B, K]."""
         logits = self.logits(observation)
-        return sample_slate(logits, self.slate_size, self._generator(logits.device))
+        return sample_slate(logits, self.slate_size, self.generators.on(logits.device))
 
     def propensity(self, observation: dict[str, torch.Tensor], slate: torch.Tensor) -> torch.Tensor:
         """Product over positions of the chosen candidate's softmax among those not yet shown, float64 [B].

@@ -25,3 +25,7 @@ class LoggedDataError(RecGymError, ValueError):
 
 class StoreError(RecGymError, RuntimeError):
     """A results store cannot be used as asked: another process holds it, or it changed underneath this one."""
+
+
+class PolicyFileError(RecGymError, ValueError):
+    """A saved policy cannot be written or read: not a policy file, truncated, foreign, or an unsaveable policy."""

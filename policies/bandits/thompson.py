@@ -29,9 +29,7 @@ class LinearThompson(LinearBandit):
         self.posterior_scale = posterior_scale
 
     def _normals(self, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
-        return torch.randn(shape, generator=self._generators[device], device=device)
+        return torch.randn(shape, generator=self.generators.on(device), device=device)
 
     def sampled_scores(self, observation: dict[str, torch.Tensor], draws: int) -> torch.Tensor:
         """Scores under ``draws`` independent posterior draws per user, [B, draws, C]."""

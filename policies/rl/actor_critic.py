@@ -151,10 +151,7 @@ class ActorCriticTrainer(Trainer):
         return {"network": self.network, "optimizer": self.optimizer, "reward_scaler": self.reward_scaler}
 
     def policy(self) -> Policy:
-        def score(observation: dict[str, torch.Tensor]) -> torch.Tensor:
-            return self.network(observation, self.current_context(observation))[0]
-
-        return ScoredSlatePolicy(score, self.slate_size, seed=self.config.seed)
+        return ScoredSlatePolicy(self.network, self.slate_size, seed=self.config.seed)
 
     def train_iteration(self) -> dict[str, float]:
         if self.iterations == 0:

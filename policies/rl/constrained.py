@@ -388,12 +388,7 @@ class TwoStageConstrainedTrainer(ActorCriticTrainer):
         return self._policy_of(signal)
 
     def _policy_of(self, name: str) -> Policy:
-        network = self.learners[name].network
-
-        def score(observation: dict[str, torch.Tensor]) -> torch.Tensor:
-            return network(observation)[0]
-
-        return ScoredSlatePolicy(score, self.slate_size, seed=self.config.seed)
+        return ScoredSlatePolicy(self.learners[name].network, self.slate_size, seed=self.config.seed)
 
     def components(self) -> dict[str, Any]:
         parts: dict[str, Any] = {}

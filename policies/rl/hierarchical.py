@@ -43,6 +43,7 @@ from policies.rl.normalization import ReturnScaler, RunningNorm
 from policies.rl.slate_distribution import greedy_slate, sample_slate
 from policies.rl.storage import minibatches
 from policies.rl.trainer import Transition
+from recgym.core.random import DeviceGenerators
 from recgym.core.registry import register_policy
 from recgym.core.response import Response
 from recgym.errors import ConfigError
@@ -548,12 +549,7 @@ class HierarchicalPolicy:
         self.slate_size = slate_size
         self.seed = seed
         self.controller: GoalController | None = None
-        self._generators: dict[torch.device, torch.Generator] = {}
-
-    def _generator(self, device: torch.device) -> torch.Generator:
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generators[device]
+        self.generators = DeviceGenerators(seed)
 
     def _controller_for(self, observation: dict[str, torch.Tensor]) -> GoalController:
         ids = observation["candidate_ids"]
@@ -569,7 +565,7 @@ class HierarchicalPolicy:
     @torch.no_grad()
     def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
         controller = self._controller_for(observation)
-        generator = self._generator(observation["candidate_ids"].device)
+        generator = self.generators.on(observation["candidate_ids"].device)
         controller.plan(observation, generator, explore)
         logits = self.network(observation, controller.context(observation))[0]
         controller.advance()
@@ -582,13 +578,11 @@ class HierarchicalPolicy:
     def state_dict(self) -> dict[str, Any]:
         return {
             "controller": None if self.controller is None else self.controller.state_dict(),
-            "generators": {str(device): generator.get_state() for device, generator in self._generators.items()},
+            "generators": self.generators.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, generator_state in state["generators"].items():
-            self._generators[torch.device(name)] = torch.Generator(device=name)
-            self._generators[torch.device(name)].set_state(generator_state)
+        self.generators.load_state_dict(state["generators"])
         if state["controller"] is not None:
             goal = state["controller"]["goal"]
             self.controller = self.make_controller(goal.shape[0], goal.device)

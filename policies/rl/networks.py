@@ -16,6 +16,7 @@ from gymnasium import spaces
 from torch import nn
 
 from policies.rl.normalization import RunningNorm
+from recgym.core.saved import RemembersArguments
 
 _ENV_KEYS = frozenset(
     ("candidate_features", "candidate_ids", "history_features", "history_clicked", "history_watch_time", "elapsed")
@@ -160,7 +161,7 @@ class CandidateScorer(nn.Module):
         return rest(hidden)
 
 
-class SlateActorCritic(nn.Module):
+class SlateActorCritic(RemembersArguments, nn.Module):
     """Candidate logits [B, C] for the slate head and state values [B, R] for R reward channels.
 
     The critic reads the user vector and the mean candidate vector (what is on offer now).

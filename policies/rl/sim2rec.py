@@ -33,6 +33,7 @@ from policies.rl.normalization import RunningNorm
 from policies.rl.storage import minibatches, select
 from policies.rl.trainer import Transition
 from recgym.core.registry import register_policy
+from recgym.core.saved import RemembersArguments
 from recgym.errors import ConfigError
 
 HIDDEN_PARAMS_KEY = "_hidden_params"
@@ -103,7 +104,7 @@ class HistoryEncoder(nn.Module):
         return torch.tanh(self.net(self.step_norm(self.steps(observation)).flatten(1)))
 
 
-class Sim2RecActorCritic(nn.Module):
+class Sim2RecActorCritic(RemembersArguments, nn.Module):
     """A ``SlateActorCritic`` whose context is the history encoder's user embedding."""
 
     def __init__(

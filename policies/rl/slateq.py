@@ -36,13 +36,16 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional
 
+from policies.artefacts import SaveablePolicy
 from policies.base import Policy
 from policies.rl.config import TrainConfig
 from policies.rl.networks import CandidateScorer, ObservationEncoder, mlp
 from policies.rl.normalization import ReturnScaler
 from policies.rl.trainer import Trainer, Transition
+from recgym.core.random import DeviceGenerators
 from recgym.core.registry import register_policy
 from recgym.core.response import Response
+from recgym.core.saved import RemembersArguments
 from recgym.errors import ConfigError
 
 SLATE_RULES = ("exact", "greedy", "top_k")
@@ -268,7 +271,7 @@ class SlateQOutputs(NamedTuple):
         return SlateProblem.from_logits(self.item_logit, self.null_logit, self.item_value, null_value)
 
 
-class SlateQNetwork(nn.Module):
+class SlateQNetwork(RemembersArguments, nn.Module):
     """Item values Qbar and the conditional-logit choice model on one shared observation encoder.
 
     Both heads need the same things (how clickbaity an item is, how satisfied the user
@@ -373,7 +376,7 @@ class ReplayBuffer:
 
 
 # -- policy ------------------------------------------------------------------------------------------------
-class SlateQPolicy:
+class SlateQPolicy(SaveablePolicy):
     """A trained SlateQ agent: the configured slate rule over Qbar and the choice model.
 
     ``act(explore=False)`` is the rule's slate; ``explore=True`` replaces each user's slate
@@ -393,7 +396,7 @@ class SlateQPolicy:
             raise ConfigError(f"Unknown slate_rule {slate_rule!r}; choose one of {SLATE_RULES}.")
         self.network, self.slate_size, self.slate_rule = network, slate_size, slate_rule
         self.learn_null_value, self.epsilon, self.seed = learn_null_value, epsilon, seed
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self.generators = DeviceGenerators(seed)
 
     @torch.no_grad()
     def act(self, observation: dict[str, torch.Tensor], explore: bool = True) -> torch.Tensor:
@@ -401,23 +404,17 @@ class SlateQPolicy:
         slate = problem.solve(self.slate_rule, self.slate_size)
         if not explore or self.epsilon == 0.0:
             return slate
-        device = slate.device
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
-        return epsilon_greedy(slate, problem.item_value.shape[1], self.epsilon, self._generators[device])
+        return epsilon_greedy(slate, problem.item_value.shape[1], self.epsilon, self.generators.on(slate.device))
 
     def update(self, observation: dict[str, torch.Tensor], slate: torch.Tensor, response: Response) -> None:
         """Trained by its trainer; nothing to learn online."""
 
     def state_dict(self) -> dict[str, Any]:
         """The exploration generators' states (the network is saved with its trainer's checkpoint)."""
-        return {"generators": {str(device): generator.get_state() for device, generator in self._generators.items()}}
+        return {"generators": self.generators.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, generator_state in state.get("generators", {}).items():
-            device = torch.device(name)
-            self._generators[device] = torch.Generator(device=device)
-            self._generators[device].set_state(generator_state)
+        self.generators.load_state_dict(state.get("generators", {}))
 
 
 # -- trainer -----------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ each other's temporary names:
 
 - ``atomic_write_bytes`` / ``atomic_write_text``: write to a uniquely named temporary file in
   the same folder, fsync, then ``os.replace`` (atomic on POSIX and Windows).
-- ``write_new_text``: create a file that must not exist yet, whole or not at all.
+- ``write_new_bytes`` / ``write_new_text``: create a file that must not exist yet, whole or not at all.
 - ``publish_directory``: build a folder under a unique temporary name and rename it into
   place; if another process got there first, its folder is kept and ours is discarded, so the
   loser of the race uses the winner's result.
@@ -65,8 +65,8 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def write_new_text(path: str | Path, text: str) -> None:
-    """Create ``path`` with ``text``, complete or not at all; FileExistsError if it already exists.
+def write_new_bytes(path: str | Path, data: bytes) -> None:
+    """Create ``path`` with ``data``, complete or not at all; FileExistsError if it already exists.
 
     Written beside it first, then hard-linked into place: ``os.link`` fails on an existing
     name, so a result someone else wrote meanwhile is never overwritten.
@@ -75,10 +75,15 @@ def write_new_text(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = unique_sibling(path)
     try:
-        temporary.write_text(text)
+        temporary.write_bytes(data)
         os.link(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_new_text(path: str | Path, text: str) -> None:
+    """``write_new_bytes`` for UTF-8 text."""
+    write_new_bytes(path, text.encode())
 
 
 def publish_directory(target: str | Path, build: Callable[[Path], None]) -> Path:

@@ -122,3 +122,31 @@ def population_seed(seed: int, stream: str = "train") -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 24:
         raise ConfigError(f"seed must be an integer in [0, {1 << 24}); got {seed!r}.")
     return (SEED_STREAMS[stream] << 56) + seed * POPULATION_STRIDE
+
+
+class DeviceGenerators:
+    """One ``torch.Generator`` per device, each seeded with ``seed`` when first used there.
+
+    Policies draw tie-breaks and samples on whichever device their observations live on; a
+    policy restored from ``state_dict`` continues every device's stream where it stopped.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._by_device: dict[torch.device, torch.Generator] = {}
+
+    def on(self, device: torch.device) -> torch.Generator:
+        """The generator for ``device``, created (seeded) on first use."""
+        if device not in self._by_device:
+            self._by_device[device] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._by_device[device]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Each used device's generator state, keyed by device name."""
+        return {str(device): generator.get_state() for device, generator in self._by_device.items()}
+
+    def load_state_dict(self, states: dict[str, torch.Tensor]) -> None:
+        for name, state in states.items():
+            device = torch.device(name)
+            self._by_device[device] = torch.Generator(device=device)
+            self._by_device[device].set_state(state)

@@ -156,7 +156,7 @@ def test_distributions_are_seeded_policies() -> None:
     for distribution in _distributions(1):
         assert isinstance(distribution, SlateDistribution)
         assert isinstance(distribution, Policy)
-        assert distribution.state_dict() == {}
+        assert distribution.state_dict() == distribution.policy.state_dict()  # the inner policy's: none of its own
     first = EpsilonMixture(_scorer(2), epsilon=0.5, seed=7).act(observation, explore=False)
     again = EpsilonMixture(_scorer(2), epsilon=0.5, seed=7).act(observation)
     other = EpsilonMixture(_scorer(2), epsilon=0.5, seed=8).act(observation)
