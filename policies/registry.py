@@ -13,6 +13,7 @@ from recgym.core.registry import RegisteredPolicy, import_plugins, registered, u
 
 BUILTIN_MODULES = (
     "policies.baselines",
+    "policies.saved",
     "policies.bandits",
     "policies.rl.actor_critic",
     "policies.rl.slateq",

@@ -144,7 +144,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--seed", type=int, help="seeds users, weights and sampling; seeds never share users (default: 0)"
     )
-    train.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt, tensorboard/, config.json")
+    train.add_argument(
+        "--out", type=Path, required=True, help="run folder: checkpoint.pt, tensorboard/, config.json, policy-*.pt"
+    )
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--set", nargs="*", metavar="FIELD=VALUE", help="algorithm config fields, e.g. gamma=0.95")
     train.add_argument("--env-kwarg", nargs="*", metavar="KEY=VALUE", help="env/simulator options, e.g. horizon_days=7")
@@ -153,7 +155,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 def _add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("evaluate", help="score a saved policy against random and myopic greedy")
-    evaluate.add_argument("checkpoint", type=Path, help="a run folder or its checkpoint.pt")
+    evaluate.add_argument(
+        "checkpoint", type=Path, help="a run folder, its checkpoint.pt, or a policy file (policy-<steps>-steps.pt)"
+    )
     evaluate.add_argument("--num-users", type=int, default=1024, help="fresh users, one whole episode each")
     evaluate.add_argument(
         "--seed", type=int, default=0, help="population of evaluation users: never users of training or other seeds"
@@ -362,7 +366,8 @@ def _run_command(arguments: argparse.Namespace, console: Console) -> None:
         )
         run_train(request, console)
     elif arguments.command == "evaluate":
-        from recgym.training import parse_assignments, run_evaluate
+        from recgym.evaluation import run_evaluate
+        from recgym.training import parse_assignments
 
         run_evaluate(
             arguments.checkpoint,

@@ -1,9 +1,11 @@
-"""``recgym train`` and ``recgym evaluate``: RL trainers from the command line, with saved artefacts.
+"""``recgym train``: RL trainers from the command line, with saved artefacts.
 
 A run folder holds ``checkpoint.pt`` (written every ``checkpoint_every`` iterations and at
-the end), ``tensorboard/`` (every logged metric) and ``config.json``. ``--resume``
-continues from the checkpoint to an identical result; starting over in a folder that
-already has one is refused, so no run is overwritten by accident.
+the end), ``tensorboard/`` (every logged metric), ``config.json`` and, at the end,
+``policy-<steps>-steps.pt``: the trained policy on its own, which ``recgym.load_policy`` and
+``recgym evaluate`` read without the trainer. ``--resume`` continues from the checkpoint to
+an identical result; starting over in a folder that already has one is refused, so no run
+is overwritten by accident.
 """
 
 from __future__ import annotations
@@ -13,22 +15,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from filelock import Timeout
 from rich.console import Console
 from rich.table import Table
 
-from policies.baselines import MyopicGreedyPolicy, RandomPolicy
+from policies.artefacts import SaveablePolicy
 from policies.rl.registry import load_trainer, make_trainer, trainer_class
 from policies.rl.trainer import CHECKPOINT_NAME, Trainer
-from recgym.core.device import resolve_device
-from recgym.core.files import atomic_write_text, file_lock, write_new_text
-from recgym.core.random import population_seed
-from recgym.envs.builder import build_vector_env
+from recgym.core.files import atomic_write_text, file_lock
 from recgym.errors import ConfigError
-from recgym.eval.rollout import MetricSummary, evaluate_policy
-
-EVALUATED = ("watch_time", "return_visits", "clicks", "length")
+from recgym.evaluation import trained_on
 
 
 def parse_assignments(pairs: list[str] | None, option: str) -> dict[str, Any]:
@@ -136,7 +132,28 @@ def _train_locked(request: TrainRequest, console: Console) -> Trainer:
     console.print(
         f"Checkpoint: {request.out / CHECKPOINT_NAME}; curves: tensorboard --logdir {request.out / 'tensorboard'}"
     )
+    console.print(_save_policy(trainer, request.out))
     return trainer
+
+
+def policy_file_name(steps: int) -> str:
+    """The name of the policy file a run writes after ``steps`` user-steps of training."""
+    return f"policy-{steps}-steps.pt"
+
+
+def _save_policy(trainer: Trainer, out: Path) -> str:
+    """Save the trained policy on its own beside the checkpoint (a new file; one already there is kept)."""
+    policy = trainer.policy()
+    if not isinstance(policy, SaveablePolicy):
+        return (
+            f"{trainer.algorithm}'s policy ({type(policy).__name__}) does not save on its own yet; "
+            f"evaluate it through the run folder: recgym evaluate {out}"
+        )
+    path = out / policy_file_name(trainer.steps)
+    if path.exists():
+        return f"Policy: {path} (saved before, at the same step; kept)"
+    policy.save(path, trained_on=trained_on(trainer))
+    return f"Policy: {path} (recgym evaluate {path}, or recgym.load_policy in Python)"
 
 
 def _budget_note(trainer: Trainer) -> str:
@@ -158,129 +175,3 @@ def _last_iteration_table(trainer: Trainer, history: list[dict[str, float]]) -> 
     for name, value in (history[-1] if history else {}).items():
         table.add_row(name, f"{value:,.4g}")
     return table
-
-
-def run_evaluate(
-    checkpoint: Path,
-    console: Console,
-    num_users: int = 1024,
-    seed: int = 0,
-    device: str = "auto",
-    env_id: str | None = None,
-    env_kwargs: dict[str, Any] | None = None,
-    baselines: bool = True,
-    out: Path | None = None,
-) -> dict[str, dict[str, MetricSummary]]:
-    """Score a saved policy (and random and myopic greedy) on fresh users, one whole episode each.
-
-    The users are population ``seed`` of the evaluation stream (``population_seed``): never
-    users the policy trained on, and disjoint from every other ``seed``. ``out`` (.json or
-    .md, a new file) keeps the table.
-    """
-    if out is not None:
-        _check_table_path(out)
-    if num_users <= 0:
-        raise ConfigError(f"--num-users must be a positive integer; got {num_users}.")
-    resolved = resolve_device(device)
-    trainer = load_trainer(checkpoint, device=str(resolved))
-    env_id = env_id or trainer.config.env_id
-    # The training env's options carry over to it, never to another simulator (whose options differ).
-    carried = trainer.config.env_kwargs if env_id == trainer.config.env_id else {}
-    kwargs = {**carried, **(env_kwargs or {})}
-    env = build_vector_env(env_id, num_users, resolved, kwargs)
-    _check_same_interface(trainer, env, env_id, kwargs)
-    users_seed = population_seed(seed, "evaluate")
-    policies: dict[str, Any] = {trainer.algorithm: trainer.policy()}
-    if baselines:
-        policies["myopic greedy"] = MyopicGreedyPolicy(env.slate_size, seed=seed)
-        policies["random"] = RandomPolicy(env.slate_size, seed=seed)
-    results = {}
-    with console.status(f"evaluating on {num_users} users of {env_id}"):
-        for name, policy in policies.items():
-            with torch.no_grad():
-                results[name] = evaluate_policy(env, policy, seed=users_seed).summary()
-    table = Table(title=f"{env_id} {kwargs or ''}: one episode per user, mean [95% CI]")
-    table.add_column("policy")
-    for measure in EVALUATED:
-        table.add_column(measure.replace("_", " "), justify="right")
-    for name, summary in results.items():
-        table.add_row(
-            name, *(f"{summary[m].mean:,.1f} [{summary[m].ci_low:,.1f}, {summary[m].ci_high:,.1f}]" for m in EVALUATED)
-        )
-    console.print(table)
-    if out is not None:
-        _write_table(out, results, title=f"{env_id} {kwargs or ''}", num_users=num_users, seed=seed)
-        console.print(f"Table written to {out}")
-    return results
-
-
-def _check_same_interface(trainer: Trainer, env: Any, env_id: str, kwargs: dict[str, Any]) -> None:
-    """The evaluation env shows the policy what it was trained on: same observation shapes, same slate."""
-    trained = trainer.env.single_observation_space.spaces
-    offered = env.single_observation_space.spaces
-    differences = [
-        f"{name}: trained on {space.shape}, {env_id} gives {offered[name].shape if name in offered else 'none'}"
-        for name, space in trained.items()
-        if name not in offered or space.shape != offered[name].shape
-    ]
-    if trainer.env.single_action_space.shape != env.single_action_space.shape or trainer.slate_size != env.slate_size:
-        differences.append(f"slate: trained on {trainer.slate_size} items, {env_id} shows {env.slate_size}")
-    if differences:
-        raise ConfigError(
-            f"The policy in this checkpoint was trained on {trainer.config.env_id} {trainer.config.env_kwargs or ''}, "
-            f"and {env_id} {kwargs or ''} shows it different inputs: {'; '.join(differences)}. Evaluate on an env "
-            "with the same observation and slate shapes: match them with --env-kwarg (e.g. num_candidates=..., "
-            "slate_size=..., history_length=...), or train a policy on this env."
-        )
-
-
-_TABLE_SUFFIXES = (".json", ".md")
-
-
-def _check_table_path(out: Path) -> None:
-    if out.suffix not in _TABLE_SUFFIXES:
-        raise ConfigError(f"--out {out}: the table is written as .json or .md; got suffix {out.suffix!r}.")
-    if out.exists():
-        raise ConfigError(f"--out {out} already exists; recgym never overwrites a result. Choose a new file name.")
-
-
-def _write_table(
-    out: Path, results: dict[str, dict[str, MetricSummary]], title: str, num_users: int, seed: int
-) -> None:
-    """The evaluation table as JSON (every figure) or Markdown (mean [95% CI]), written atomically to a new file."""
-    if out.suffix == ".json":
-        payload = {
-            "env": title.strip(),
-            "num_users": num_users,
-            "seed": seed,
-            "policies": {
-                name: {measure: dataclasses.asdict(value) for measure, value in summary.items()}
-                for name, summary in results.items()
-            },
-        }
-        text = json.dumps(payload, indent=2)
-    else:
-        header = "| policy | " + " | ".join(measure.replace("_", " ") for measure in EVALUATED) + " |"
-        rows = [
-            f"| {name} | "
-            + " | ".join(f"{s[m].mean:.4g} [{s[m].ci_low:.4g}, {s[m].ci_high:.4g}]" for m in EVALUATED)
-            + " |"
-            for name, s in results.items()
-        ]
-        separator = "|---|" + "---:|" * len(EVALUATED)
-        text = "\n".join(
-            [
-                f"# {title.strip()}: one episode per user, mean [95% CI]",
-                "",
-                f"{num_users} users, seed {seed}.",
-                "",
-                header,
-                separator,
-                *rows,
-                "",
-            ]
-        )
-    try:
-        write_new_text(out, text)
-    except FileExistsError as error:
-        raise ConfigError(f"--out {out} appeared while evaluating; it is kept. Choose a new file name.") from error

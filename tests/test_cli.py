@@ -94,7 +94,7 @@ def test_train_rejects_bad_configs_at_once(tmp_path, capsys) -> None:
     assert main(["train", "--set", "gama=0.9", "--out", out, "--device", "cpu"]) == 2
     assert "Unknown PPOConfig field(s) 'gama' (did you mean 'gamma'?)" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
-    assert "No checkpoint" in capsys.readouterr().out
+    assert "No run folder, checkpoint or policy file" in capsys.readouterr().out
 
 
 # -- nothing lost -------------------------------------------------------------------------------------

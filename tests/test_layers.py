@@ -23,6 +23,7 @@ LAYERS = {
     "recgym.wrappers": 2,
     "recgym.eval": 3,
     "recgym.training": 3,
+    "recgym.evaluation": 3,
     "recgym.sweep": 4,
     "scenarios.schema": 3,
     "recgym.report": 5,

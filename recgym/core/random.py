@@ -146,7 +146,11 @@ class DeviceGenerators:
         return {str(device): generator.get_state() for device, generator in self._by_device.items()}
 
     def load_state_dict(self, states: dict[str, torch.Tensor]) -> None:
+        """Restore each device's stream; a CUDA stream is skipped where CUDA is absent (a policy trained on a
+        GPU then draws from a freshly seeded stream on the CPU)."""
         for name, state in states.items():
             device = torch.device(name)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                continue
             self._by_device[device] = torch.Generator(device=device)
             self._by_device[device].set_state(state)

@@ -136,13 +136,18 @@ def _run_locked(
 
 
 def _refuse_to_reuse(store: ResultsStore) -> None:
-    """A new sweep never writes into a folder holding another sweep's results."""
+    """A new sweep never writes into a folder holding another sweep's results.
+
+    Results are looked for before the plan: a sweep writes sweep.json before any result, so a
+    sweep starting in another process meanwhile is named as a sweep, never as stray files.
+    """
+    holds_results = store.holds_results()
     if store.exists():
         raise ConfigError(
             f"{store.root} already holds a sweep; pass --resume to continue it (new --seeds, --policies or "
             "scenarios extend it), or choose another --out."
         )
-    if store.holds_results():
+    if holds_results:
         raise ConfigError(
             f"{store.root} holds result files (runs/, curves/ or manifest.sqlite) but no sweep.json, so they are "
             "not a sweep this command can continue; choose another --out (nothing there was changed)."
