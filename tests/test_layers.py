@@ -17,6 +17,7 @@ PACKAGES = ("recgym", "simulators", "policies", "scenarios")
 LAYERS = {
     "recgym.core": 0,
     "recgym.errors": 0,
+    "recgym.llm": 0,
     "simulators": 1,
     "policies": 1,
     "recgym.envs": 2,
@@ -45,13 +46,11 @@ KNOWN_UPWARD = {
     "policies.rl.constrained -> recgym.eval.rollout",
     "policies.rl.trainer -> recgym.envs.builder",
     "policies.sb3 -> recgym.wrappers.sb3",
-    "policies.rl.hierarchical -> simulators.llm.backends.base",
-    "policies.rl.hierarchical -> simulators.llm.backends.transformers_backend",
     "recgym.sweep.request -> scenarios.loader",
     "recgym.sweep.sweep -> scenarios.loader",
 }
 """Imports against the layers, as of 2026-12-04: trainers build envs and evaluate (they move to recgym/training),
-the hierarchical planner uses the LLM backends (they move below both), sweeps load scenario files."""
+sweeps load scenario files."""
 
 
 def layer_of(module: str) -> str:

@@ -47,7 +47,7 @@ from recgym.core.random import DeviceGenerators
 from recgym.core.registry import register_policy
 from recgym.core.response import Response
 from recgym.errors import ConfigError
-from simulators.llm.backends.base import LLMBackend
+from recgym.llm.backends.base import LLMBackend
 
 GOAL_KINDS = ("topic", "novelty")
 PLANNERS = ("learned", "llm")
@@ -647,7 +647,7 @@ class HierarchicalTrainer(ActorCriticTrainer):
                 "HierarchicalConfig.planner='llm' needs llm_model (a local transformers model directory) "
                 "or a backend passed to HierarchicalTrainer(config, backend=...)."
             )
-        from simulators.llm.backends.transformers_backend import TransformersBackend
+        from recgym.llm.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend.from_pretrained(self.config.llm_model, self.device, self.config.llm_batch_size)
 

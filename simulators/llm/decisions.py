@@ -29,7 +29,7 @@ from typing import Protocol
 import torch
 
 from recgym.errors import ConfigError
-from simulators.llm.backends.base import LLMBackend
+from recgym.llm.backends.base import LLMBackend
 from simulators.llm.cache import ResponseCache
 from simulators.llm.item_text import ItemTexts
 from simulators.llm.memory import describe_memory

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from simulators.llm.backends.base import BackendError
+from recgym.llm.backends.base import BackendError
 from simulators.llm.cache import ResponseCache
 from simulators.llm.decisions import Calibration, Situation
 from simulators.llm.item_text import ItemTexts

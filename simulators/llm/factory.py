@@ -22,7 +22,7 @@ from typing import Any
 from recgym.core.catalog import Catalog
 from recgym.core.simulator import build_params
 from recgym.errors import ConfigError
-from simulators.llm.backends.base import BackendError, LLMBackend
+from recgym.llm.backends.base import BackendError, LLMBackend
 from simulators.llm.cache import ResponseCache
 from simulators.llm.decisions import CHOICE_MODES, PromptDecider
 from simulators.llm.item_text import ItemTexts, topic_names_for
@@ -62,7 +62,7 @@ def smollm2_gguf_path() -> Path:
 
 def load_transformers_backend(model: str | Path | None, batch_size: int = 64) -> LLMBackend:
     """A TransformersBackend for a local directory, a .gguf file (converted once), or None for SmolLM2."""
-    from simulators.llm.backends.transformers_backend import (
+    from recgym.llm.backends.transformers_backend import (
         TransformersBackend,
         default_model_cache_dir,
         load_gguf_as_directory,
@@ -122,7 +122,7 @@ def make_simulator(
         if backend == "openai":
             if base_url is None or model is None:
                 raise ConfigError("backend='openai' needs base_url (e.g. 'http://127.0.0.1:8080/v1') and model.")
-            from simulators.llm.backends.openai_backend import OpenAIBackend
+            from recgym.llm.backends.openai_backend import OpenAIBackend
 
             language_model = OpenAIBackend(base_url, model)
         else:

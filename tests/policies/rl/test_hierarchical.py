@@ -227,7 +227,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_llm_planner_returns_valid_goals_deterministically(tiny_model_dir: Path) -> None:
-    from simulators.llm.backends.transformers_backend import TransformersBackend
+    from recgym.llm.backends.transformers_backend import TransformersBackend
 
     memory = TopicMemory(6, 5, rate=0.2, decay=0.8, device=CPU)
     generator = torch.Generator().manual_seed(0)

@@ -71,7 +71,7 @@ def _child(index: int, barrier: Any, results: Any, target: Callable[..., Any], a
 
 def convert_gguf(gguf_path: str, cache_dir: str) -> dict[str, Any]:
     """``load_gguf_as_directory`` in this process: the folder it returned, whether this process converted, time."""
-    from simulators.llm.backends import transformers_backend
+    from recgym.llm.backends import transformers_backend
 
     messages: list[str] = []
 

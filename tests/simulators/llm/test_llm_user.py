@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 from recgym.envs.factory import clear_simulator_memo
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
-from simulators.llm.backends import BackendError
+from recgym.llm.backends import BackendError
 from simulators.llm.memory import EMPTY, SKIPPED
 from simulators.llm.persona import PersonaFileError
 from simulators.llm.user import LLMPersonaUser

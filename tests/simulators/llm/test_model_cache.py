@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from simulators.llm.backends import BackendError
-from simulators.llm.backends.transformers_backend import (
+from recgym.llm.backends import BackendError
+from recgym.llm.backends.transformers_backend import (
     TransformersBackend,
     default_model_cache_dir,
     load_gguf_as_directory,
@@ -53,7 +53,7 @@ def test_a_damaged_model_folder_is_named_and_left_alone(tmp_path: Path) -> None:
 
 def test_abandoned_temporary_folders_are_cleaned_but_nothing_else(tmp_path: Path) -> None:
     """A conversion killed half-way leaves ``.<name>.<pid>-<hex>.partial``; the next conversion removes only those."""
-    from simulators.llm.backends.transformers_backend import _remove_abandoned_conversions
+    from recgym.llm.backends.transformers_backend import _remove_abandoned_conversions
 
     models = tmp_path / "models"
     abandoned = models / ".tiny.1234-0123abcd.partial"

@@ -26,8 +26,8 @@ import pytest
 import torch
 
 from recgym.envs.factory import clear_simulator_memo
-from simulators.llm.backends import BackendError, LLMBackend
-from simulators.llm.backends.openai_backend import (
+from recgym.llm.backends import BackendError, LLMBackend
+from recgym.llm.backends.openai_backend import (
     PARSED_ANSWER_EPS,
     STATS_KEYS,
     OpenAIBackend,
@@ -296,7 +296,7 @@ def test_scores_agree_with_the_transformers_backend_on_the_same_weights(
     Measured on these 8 prompts: max |difference| 0.38 nats, mean 0.08, Pearson correlation 0.996,
     and the same argmax on all of them. The bounds leave about twice that room.
     """
-    from simulators.llm.backends.transformers_backend import TransformersBackend
+    from recgym.llm.backends.transformers_backend import TransformersBackend
 
     local = TransformersBackend.from_pretrained(smollm2_model_dir)  # converted afresh this run (see conftest)
     for questions, options in ((YES_NO_QUESTIONS, YES_NO), (DIGIT_QUESTIONS, DIGITS)):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from simulators.llm.backends import BackendError
-from simulators.llm.backends.transformers_backend import TransformersBackend
+from recgym.llm.backends import BackendError
+from recgym.llm.backends.transformers_backend import TransformersBackend
 from tests.simulators.llm.tiny_model import tiny_model, tiny_tokenizer
 
 PROMPTS = [

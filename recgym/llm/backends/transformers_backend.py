@@ -32,7 +32,7 @@ import torch
 from filelock import Timeout
 
 from recgym.core.files import file_lock, publish_directory
-from simulators.llm.backends.base import CHATML, BackendError
+from recgym.llm.backends.base import CHATML, BackendError
 
 MODEL_CACHE_ENV = "RECGYM_MODEL_CACHE"
 """Environment variable naming the folder converted models are kept in."""

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from simulators.llm.backends.base import CHATML, BackendError
+from recgym.llm.backends.base import CHATML, BackendError
 
 T = TypeVar("T")
 

@@ -1,5 +1,5 @@
 """Where persona decisions come from: a local transformers model, an OpenAI-compatible server, or embeddings."""
 
-from simulators.llm.backends.base import BackendError, LLMBackend
+from recgym.llm.backends.base import BackendError, LLMBackend
 
 __all__ = ["BackendError", "LLMBackend"]
