@@ -49,12 +49,12 @@ import torch
 
 from policies.base import ScoringPolicy
 from policies.baselines import MyopicGreedyPolicy, OracleGreedyPolicy, RandomPolicy
-from policies.rl import make_trainer
 from recgym.core.files import atomic_write_text
 from recgym.core.random import population_seed
+from recgym.core.rollout import evaluate_policy
 from recgym.envs.builder import build_vector_env
 from recgym.envs.vector_env import RecVectorEnv
-from recgym.eval.rollout import evaluate_policy
+from recgym.rl import make_trainer
 from simulators.family import KALE_WATCHER_THRESHOLD
 from simulators.multi_behavior import WATCH_LIKE_CONFLICT
 

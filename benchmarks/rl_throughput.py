@@ -20,9 +20,9 @@ import time
 import torch
 from stable_baselines3 import PPO
 
-from policies.rl import make_trainer
 from recgym.core.device import resolve_device
 from recgym.envs.builder import build_vector_env
+from recgym.rl import make_trainer
 from recgym.wrappers.sb3 import SB3VecEnv
 
 ROLLOUT_STEPS = 32

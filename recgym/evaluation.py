@@ -18,14 +18,14 @@ from rich.table import Table
 
 from policies.artefacts import env_interface, interface_differences, read_policy_file
 from policies.baselines import MyopicGreedyPolicy, RandomPolicy
-from policies.rl.registry import load_trainer
 from policies.rl.trainer import CHECKPOINT_NAME, Trainer
 from recgym.core.device import resolve_device
 from recgym.core.files import write_new_text
 from recgym.core.random import population_seed
+from recgym.core.rollout import MetricSummary, evaluate_policy
 from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
-from recgym.eval.rollout import MetricSummary, evaluate_policy
+from recgym.rl import load_trainer
 
 EVALUATED = ("watch_time", "return_visits", "clicks", "length")
 

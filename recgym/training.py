@@ -20,11 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from policies.artefacts import SaveablePolicy
-from policies.rl.registry import load_trainer, make_trainer, trainer_class
+from policies.rl.registry import trainer_class
 from policies.rl.trainer import CHECKPOINT_NAME, Trainer
 from recgym.core.files import atomic_write_text, file_lock
 from recgym.errors import ConfigError
 from recgym.evaluation import trained_on
+from recgym.rl import load_trainer, make_trainer
 
 
 def parse_assignments(pairs: list[str] | None, option: str) -> dict[str, Any]:

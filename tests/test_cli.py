@@ -221,7 +221,7 @@ def test_evaluate_writes_its_table_to_a_new_file_and_never_over_one(trained_run,
 
 
 def test_trainers_of_different_seeds_train_on_disjoint_users() -> None:
-    from policies.rl import make_trainer
+    from recgym.rl import make_trainer
 
     def user_keys(seed: int) -> set[int]:
         trainer = make_trainer("ppo", device="cpu", num_users=64, seed=seed, env_kwargs={"num_items": 200})

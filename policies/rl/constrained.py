@@ -33,7 +33,7 @@ stays close to uniform over slates and says little about what its top-K delivers
 rolling window over running users would see the short episodes first. ``dual_learning_rate=0``
 keeps the multipliers at ``initial_multiplier``: the paper's fixed-lambda setting.
 
-``constraint_report`` checks an evaluated policy's totals against the bounds, e.g.::
+``constraint_report`` checks an evaluated policy's totals against the bounds, e.g. (``recgym.rl``)::
 
     trainer = make_trainer("constrained", num_users=512, total_steps=300_000, stage_one_steps=120_000)
     trainer.train()
@@ -58,10 +58,8 @@ from policies.rl.policy import ScoredSlatePolicy
 from policies.rl.storage import RolloutBuffer
 from policies.rl.trainer import Transition
 from recgym.core.registry import register_policy
-from recgym.envs.builder import build_vector_env
-from recgym.envs.vector_env import RecVectorEnv
+from recgym.core.rollout import EpisodeTotals, evaluate_policy
 from recgym.errors import ConfigError
-from recgym.eval.rollout import EpisodeTotals, evaluate_policy
 
 AUXILIARY_SIGNALS = ("liked", "shared", "followed")
 """Response fields that can be auxiliary signals: per-position bools, counted per step."""
@@ -231,7 +229,7 @@ class TwoStageConstrainedTrainer(ActorCriticTrainer):
         self.stage_episodes = EpisodeTracker(config.num_users, self.device)
         self._kl_sum = torch.zeros(len(self.signals), dtype=torch.float64)
         self._kl_updates = 0
-        self._reference_env_cache: RecVectorEnv | None = None
+        self._reference_env_cache: Any = None
         self._activate(0)
 
     def _new_learner(self) -> _Learner:
@@ -266,12 +264,9 @@ class TwoStageConstrainedTrainer(ActorCriticTrainer):
             self.multipliers.fill_(self.config.initial_multiplier)
 
     # -- bounds and dual ---------------------------------------------------------------------
-    def _reference_env(self) -> RecVectorEnv:
+    def _reference_env(self) -> Any:
         if self._reference_env_cache is None:
-            config = self.config
-            self._reference_env_cache = build_vector_env(
-                config.env_id, config.reference_users, self.device, config.env_kwargs
-            )
+            self._reference_env_cache = self.make_env(self.config.reference_users)
         return self._reference_env_cache
 
     @torch.no_grad()

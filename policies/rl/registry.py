@@ -1,17 +1,15 @@
 """RL algorithms by name, read from the one policy registry (``@register_policy(..., kind="rl")``
 beside each trainer class), so the CLI, sweeps and checkpoints find a trainer by name.
+``recgym.rl.make_trainer`` builds one with its envs.
 """
 
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 from typing import Any
 
-import torch
-
 from policies.rl.config import TrainConfig
-from policies.rl.trainer import Trainer, read_checkpoint
+from policies.rl.trainer import Trainer
 from recgym.errors import ConfigError
 
 
@@ -32,29 +30,8 @@ def trainer_class(algorithm: str) -> type[Trainer]:
     return known[algorithm]
 
 
-def make_trainer(algorithm: str, **fields: Any) -> Trainer:
-    """A trainer from its name and config fields (unknown fields raise ConfigError)."""
-    cls = trainer_class(algorithm)
-    return cls(cls.config_class.from_dict(fields))
-
-
 def config_for(algorithm: str, **fields: Any) -> TrainConfig:
     """The algorithm's config with ``fields`` set, validated."""
     config = trainer_class(algorithm).config_class.from_dict(fields)
     config.validate()
     return config
-
-
-def load_trainer(path: str | Path, **overrides: Any) -> Trainer:
-    """Rebuild the trainer saved at ``path`` (a checkpoint file or an out_dir) and restore its state.
-
-    ``overrides`` change config fields first, e.g. a larger ``total_steps`` to train on, or
-    another ``device``.
-    """
-    device = overrides.get("device")
-    map_location = "cpu" if device in (None, "auto") else torch.device(device)
-    checkpoint = read_checkpoint(path, map_location)
-    fields = checkpoint["config"] | overrides
-    trainer = make_trainer(checkpoint["algorithm"], **fields)
-    trainer.restore(checkpoint)
-    return trainer

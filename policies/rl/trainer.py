@@ -2,9 +2,12 @@
 
 An algorithm subclasses ``Trainer`` and fills in three hooks: ``build`` (networks and
 optimisers), ``train_iteration`` (collect and update; returns metrics) and ``policy``
-(the deployable greedy policy). Everything else lives here once: making and checking the
-env, seeding, stepping users with autoreset, episode statistics, a progress bar,
-TensorBoard scalars, and checkpoints that resume to an identical continuation.
+(the deployable greedy policy). Everything else lives here once: seeding, stepping users
+with autoreset, episode statistics, a progress bar, TensorBoard scalars, and checkpoints
+that resume to an identical continuation.
+
+A trainer never builds envs itself: it is handed ``make_env(num_users)`` (``EnvMaker``) by the
+layer that does (``recgym.rl.make_trainer``), so this package stays below the env layer.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,11 +29,13 @@ from recgym.core.device import resolve_device
 from recgym.core.files import unique_sibling
 from recgym.core.random import population_seed
 from recgym.core.response import Response
-from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _CHECKPOINT_FORMAT = 1
+
+EnvMaker = Callable[[int], Any]
+"""``make_env(num_users)``: a vector env of the config's env id, options and device, with that many users."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +64,7 @@ class Trainer:
     """The name ``recgym train --algo`` uses."""
     config_class: ClassVar[type[TrainConfig]] = TrainConfig
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, make_env: EnvMaker) -> None:
         if not isinstance(config, self.config_class):
             raise ConfigError(
                 f"{type(self).__name__} takes a {self.config_class.__name__}; got {type(config).__name__}."
@@ -66,7 +72,8 @@ class Trainer:
         config.validate()
         self.config = config
         self.device = resolve_device(config.device)
-        self.env = build_vector_env(config.env_id, config.num_users, self.device, config.env_kwargs)
+        self.make_env = make_env
+        self.env = make_env(config.num_users)
         self.slate_size = self.env.slate_size
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         with torch.random.fork_rng(devices=[]):

@@ -1,5 +1,6 @@
 """Evaluation: roll policies out on simulated users and summarise engagement with confidence intervals."""
 
+from recgym.core.rollout import EpisodeTotals, MetricSummary, evaluate_policy
 from recgym.eval.ope import (
     LoggedBandit,
     OffPolicyEstimate,
@@ -13,7 +14,6 @@ from recgym.eval.ope import (
     snips,
 )
 from recgym.eval.regret import LearningCurve, learning_curve, oracle_slate
-from recgym.eval.rollout import EpisodeTotals, MetricSummary, evaluate_policy
 
 __all__ = [
     "EpisodeTotals",

@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 
+from recgym.core.rollout import EpisodeTotals, evaluate_policy
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
 from recgym.eval.regret import oracle_slate
-from recgym.eval.rollout import EpisodeTotals, evaluate_policy
 
 POPULAR_SHARE = 0.2
 """Share of the catalog, by prior popularity, in the 'popular' item group of exposure_fairness."""

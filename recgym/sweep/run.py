@@ -161,9 +161,8 @@ def rl_config_fields(spec: RunSpec) -> dict[str, Any]:
 def train_rl_policy(spec: RunSpec) -> tuple[Any, dict[str, list[float]], int]:
     """Train ``spec.policy`` on the scenario's training env: the greedy policy, its training curve, and the
     user-steps restored from ``spec.checkpoint_dir`` (a checkpointed run resumes bit for bit)."""
-    from policies.rl import make_trainer
-    from policies.rl.registry import load_trainer
     from policies.rl.trainer import CHECKPOINT_NAME
+    from recgym.rl import load_trainer, make_trainer
 
     checkpoint_dir = Path(spec.checkpoint_dir) if spec.checkpoint_dir else None
     if checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT_NAME).is_file():

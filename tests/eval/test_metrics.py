@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from policies import OracleGreedyPolicy, RandomPolicy
+from recgym.core.rollout import evaluate_policy
 from recgym.errors import ConfigError
 from recgym.eval.metrics import (
     DEFAULT_METRICS,
@@ -18,7 +19,6 @@ from recgym.eval.metrics import (
     gini,
     intra_list_diversity,
 )
-from recgym.eval.rollout import evaluate_policy
 from tests.conftest import make_vector_env
 
 

@@ -12,6 +12,7 @@ import torch
 import recgym  # noqa: F401  (registers env ids)
 from policies import FixedLinearPolicy, MostPopularPolicy
 from policies.stochastic import Deterministic, EpsilonMixture, PlackettLuce, SlateDistribution
+from recgym.core.rollout import MetricSummary
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError, LoggedDataError
 from recgym.eval.ope import (
@@ -30,7 +31,6 @@ from recgym.eval.ope import (
     on_policy_value,
     snips,
 )
-from recgym.eval.rollout import MetricSummary
 
 NUM_USERS = 64
 NUM_CANDIDATES = 10

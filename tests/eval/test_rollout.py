@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from policies import RandomPolicy
+from recgym.core.rollout import MetricSummary, evaluate_policy
 from recgym.errors import ConfigError
-from recgym.eval.rollout import MetricSummary, evaluate_policy
 from tests.conftest import make_vector_env
 
 

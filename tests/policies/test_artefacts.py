@@ -15,12 +15,12 @@ import torch
 from policies.artefacts import env_interface, load_policy, read_policy_file, save_policy
 from policies.bandits.linucb import LinUCB
 from policies.baselines import MyopicGreedyPolicy, OracleGreedyPolicy
-from policies.rl import make_trainer
 from recgym.cli import main
 from recgym.core.random import population_seed
+from recgym.core.rollout import evaluate_policy
 from recgym.envs.builder import build_vector_env
 from recgym.errors import PolicyFileError
-from recgym.eval.rollout import evaluate_policy
+from recgym.rl import make_trainer
 from recgym.sweep.envs import make_scenario_env
 from scenarios.loader import load_scenario
 from tests.file_hashes import assert_unchanged, folder_hashes
@@ -123,7 +123,7 @@ import json, torch
 from recgym import load_policy
 from recgym.core.random import population_seed
 from recgym.envs.builder import build_vector_env
-from recgym.eval.rollout import evaluate_policy
+from recgym.core.rollout import evaluate_policy
 env = build_vector_env({LTS!r}, 32, torch.device("cpu"), {LTS_KWARGS!r})
 totals = evaluate_policy(env, load_policy({str(path)!r}), seed=population_seed(0, "evaluate"))
 print(json.dumps([float(value) for value in totals.watch_time]))

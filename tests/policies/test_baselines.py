@@ -3,7 +3,7 @@ import torch
 from policies import MostPopularPolicy, MyopicGreedyPolicy, Policy, RandomPolicy
 from recgym.core.candidates import duplicate_mask
 from recgym.core.response import Response
-from recgym.eval.rollout import evaluate_policy
+from recgym.core.rollout import evaluate_policy
 from tests.conftest import make_vector_env
 
 

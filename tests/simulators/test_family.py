@@ -8,8 +8,8 @@ import torch
 from policies.base import ScoringPolicy, history_profile
 from policies.baselines import FixedLinearPolicy, MyopicGreedyPolicy, RandomPolicy
 from recgym.core.param_distribution import Choice, parse_distribution
+from recgym.core.rollout import evaluate_policy
 from recgym.errors import ConfigError
-from recgym.eval.rollout import evaluate_policy
 from simulators.family import FAMILIES, KALE_WATCHER_THRESHOLD, FamilyUser, make_family_simulator
 
 FAMILY_ID = "recgym/Sim2RecFamily-v0"

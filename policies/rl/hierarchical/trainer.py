@@ -18,7 +18,7 @@ from policies.rl.hierarchical.networks import GoalConditionedActorCritic, GoalPo
 from policies.rl.hierarchical.policy import HierarchicalPolicy
 from policies.rl.normalization import ReturnScaler
 from policies.rl.storage import minibatches
-from policies.rl.trainer import Transition
+from policies.rl.trainer import EnvMaker, Transition
 from recgym.core.registry import register_policy
 from recgym.errors import ConfigError
 from recgym.llm.backends.base import LLMBackend
@@ -38,9 +38,9 @@ class HierarchicalTrainer(ActorCriticTrainer):
     config_class = HierarchicalConfig
     config: HierarchicalConfig
 
-    def __init__(self, config: HierarchicalConfig, backend: LLMBackend | None = None) -> None:
+    def __init__(self, config: HierarchicalConfig, make_env: EnvMaker, backend: LLMBackend | None = None) -> None:
         self._backend = backend
-        super().__init__(config)
+        super().__init__(config, make_env)
 
     # -- building -----------------------------------------------------------------------------------------
     def build(self) -> None:
@@ -79,7 +79,7 @@ class HierarchicalTrainer(ActorCriticTrainer):
         if not self.config.llm_model:
             raise ConfigError(
                 "HierarchicalConfig.planner='llm' needs llm_model (a local transformers model directory) "
-                "or a backend passed to HierarchicalTrainer(config, backend=...)."
+                "or a backend passed to HierarchicalTrainer(config, make_env, backend=...)."
             )
         from recgym.llm.backends.transformers_backend import TransformersBackend
 

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from recgym.core.rollout import MetricSummary
 from recgym.errors import ConfigError
 from recgym.eval.ope.logged import POSITION_REWARDS, LoggedBandit
-from recgym.eval.rollout import MetricSummary
 
 if TYPE_CHECKING:
     from policies.stochastic import SlateDistribution

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import torch
 
+from recgym.core.rollout import _NORMAL_95, MetricSummary
 from recgym.errors import ConfigError, LoggedDataError
 from recgym.eval.ope.logged import LoggedBandit
 from recgym.eval.ope.reward_models import LinearRewardModel, RewardModel
-from recgym.eval.rollout import _NORMAL_95, MetricSummary
 
 if TYPE_CHECKING:
     from policies.stochastic import SlateDistribution

@@ -8,8 +8,8 @@ import torch
 
 from policies.baselines import RandomPolicy
 from policies.rl.trainer import Trainer
+from recgym.core.rollout import evaluate_policy
 from recgym.envs.builder import build_vector_env
-from recgym.eval.rollout import evaluate_policy
 
 # Long-term satisfaction in miniature: three simulated days, a small catalog; clickbait
 # still pays now and costs later, so a policy must look ahead to do well.

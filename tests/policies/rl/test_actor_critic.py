@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from policies.rl import load_trainer, make_trainer
 from policies.rl.slate_distribution import sample_slate, slate_log_prob_and_entropy
 from policies.rl.storage import generalized_advantages
+from recgym.rl import load_trainer, make_trainer
 from tests.policies.rl.helpers import SMALL_LTS, assert_same_parameters, mean_watch_time, random_watch_time
 
 
@@ -54,8 +54,8 @@ def test_learns_to_beat_random_on_small_long_term_satisfaction(algorithm: str) -
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_ppo_learns_on_cuda_with_every_tensor_on_the_device() -> None:
+    from recgym.core.rollout import evaluate_policy
     from recgym.envs.builder import build_vector_env
-    from recgym.eval.rollout import evaluate_policy
 
     settings = SMALL_LTS | {"device": "cuda"}
     trainer = make_trainer("ppo", **settings, num_users=128, total_steps=128 * 16 * 25, rollout_steps=16)

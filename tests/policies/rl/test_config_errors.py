@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from policies.rl import algorithms, config_for, make_trainer, trainer_class
+from policies.rl import algorithms, config_for, trainer_class
 from recgym.errors import ConfigError, DeviceError
+from recgym.rl import make_trainer
 
 
 def test_unknown_algorithm_lists_the_known_ones() -> None:

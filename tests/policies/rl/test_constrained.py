@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from policies.baselines import RandomPolicy
-from policies.rl import load_trainer, make_trainer
 from policies.rl.constrained import (
     TwoStageConstrainedConfig,
     TwoStageConstrainedTrainer,
@@ -19,9 +18,10 @@ from policies.rl.constrained import (
     slate_kl,
 )
 from policies.rl.slate_distribution import slate_log_prob_and_entropy
+from recgym.core.rollout import EpisodeTotals, evaluate_policy
 from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
-from recgym.eval.rollout import EpisodeTotals, evaluate_policy
+from recgym.rl import load_trainer, make_trainer
 from simulators.multi_behavior import WATCH_LIKE_CONFLICT
 
 ENV_ID = "recgym/MultiBehaviorRetention-v0"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from policies.baselines import RandomPolicy
-from policies.rl import config_for, load_trainer, make_trainer
+from policies.rl import config_for
 from policies.rl.hierarchical import (
     GoalSpace,
     HierarchicalPolicy,
@@ -19,9 +19,10 @@ from policies.rl.hierarchical import (
     TopicMemory,
     option_returns,
 )
+from recgym.core.rollout import evaluate_policy
 from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
-from recgym.eval.rollout import evaluate_policy
+from recgym.rl import load_trainer, make_trainer
 
 ENV_ID = "recgym/FatigueNovelty-v0"
 SMALL_ENV = {"num_items": 200, "num_topics": 5, "horizon_days": 3.0, "boredom_penalty": 0.0}

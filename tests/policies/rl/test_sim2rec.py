@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from policies.rl import load_trainer, make_trainer
 from policies.rl.sim2rec import HIDDEN_PARAMS_KEY
 from recgym.errors import ConfigError
+from recgym.rl import load_trainer, make_trainer
 from simulators.family import FAMILIES, FAMILY_USERS
 from tests.policies.rl.helpers import assert_same_parameters, mean_watch_time, random_watch_time
 

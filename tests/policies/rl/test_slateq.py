@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from policies.baselines import RandomPolicy
-from policies.rl.registry import load_trainer, make_trainer
 from policies.rl.slateq import SLATE_RULES, ReplayBuffer, SlateProblem, SlateQConfig, SlateQTrainer
+from recgym.core.rollout import evaluate_policy
 from recgym.envs.builder import build_vector_env
 from recgym.errors import ConfigError
-from recgym.eval.rollout import evaluate_policy
+from recgym.rl import load_trainer, make_trainer
 
 ENV_ID = "recgym/LongTermSatisfaction-v0"
 
@@ -250,6 +250,8 @@ def test_bad_config_names_the_field(fields: dict[str, Any], named: str) -> None:
 
 def test_trainer_rejects_another_algorithms_config() -> None:
     from policies.rl.config import TrainConfig
+    from recgym.rl import env_maker
 
     with pytest.raises(ConfigError, match="SlateQConfig"):
-        SlateQTrainer(TrainConfig(num_users=8))
+        config = TrainConfig(num_users=8)
+        SlateQTrainer(config, env_maker(config))

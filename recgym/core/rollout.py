@@ -1,4 +1,8 @@
-"""Roll a policy out until every user has finished one episode, and total what happened."""
+"""Roll a policy out until every user has finished one episode, and total what happened.
+
+It sits in core because trainers (policies) and evaluation both run episodes: the env is
+anything with the vector-env interface (``reset``, ``step``, ``num_envs``, ``device``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from typing import Any, Protocol
 
 import torch
 
-from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
 
 _NORMAL_95 = 1.959964
@@ -20,7 +23,7 @@ class StepObserver(Protocol):
     """Sees every step of an evaluation; ``active [B]`` marks users still in their first episode."""
 
     def before_step(
-        self, env: RecVectorEnv, observation: dict[str, torch.Tensor], slate: torch.Tensor, active: torch.Tensor
+        self, env: Any, observation: dict[str, torch.Tensor], slate: torch.Tensor, active: torch.Tensor
     ) -> None: ...
 
     def after_step(self, response: Any, active: torch.Tensor) -> None: ...
@@ -64,7 +67,7 @@ class EpisodeTotals:
 
 
 def evaluate_policy(
-    env: RecVectorEnv,
+    env: Any,
     policy: Any,
     seed: int = 0,
     learn_online: bool = True,
