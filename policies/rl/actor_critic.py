@@ -125,6 +125,14 @@ class ActorCriticTrainer(Trainer):
         """One advantage per sample [N] from the per-channel advantages [N, R]; channel 0 by default."""
         return advantages[:, 0]
 
+    def privileged_targets(self) -> dict[str, torch.Tensor] | None:
+        """Training-only truths about the current users [B, ...] (the simulator's, never an observation).
+
+        Stored beside each step in the buffer's ``privileged`` channel and seen only by
+        ``extra_loss``; the network and the deployed policy never receive them.
+        """
+        return None
+
     def extra_loss(self, samples: dict[str, Any], logits: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """An additional differentiable loss on a minibatch (KL to reference policies, auxiliary heads)."""
         return logits.new_zeros(())
@@ -171,6 +179,7 @@ class ActorCriticTrainer(Trainer):
         buffer.reset()
         for _ in range(config.rollout_steps):
             observation = self.observation
+            privileged = self.privileged_targets()
             context = self.current_context(observation)
             logits, values = self.network(observation, context)
             slate = sample_slate(logits, self.slate_size, self.generator)
@@ -181,7 +190,7 @@ class ActorCriticTrainer(Trainer):
                 rewards = self.reward_scaler(rewards, transition.done)
             rewards = self._bootstrap_truncated(rewards, transition, context)
             self.after_step(transition)
-            buffer.add(observation, slate, log_prob, values, rewards, transition.done, context)
+            buffer.add(observation, slate, log_prob, values, rewards, transition.done, context, privileged)
         return self.network(self.observation, self.current_context(self.observation))[1]
 
     def _bootstrap_truncated(

@@ -14,8 +14,10 @@ it is measured against.
 The encoder learns through the policy and value losses and, while training in
 simulation, from an identification loss: a linear head on the embedding predicts the
 user's true (standardised) parameters, in the PPO loss and in extra supervised passes
-over each rollout. That privileged target exists only in the simulator; acting reads the
-observation alone, so the policy deploys unchanged.
+over each rollout. That privileged target exists only in the simulator: it travels in the
+trainer's training-only channel (``privileged_targets``, the rollout buffer's ``privileged``
+samples), never in an observation, so acting reads the observation alone and the policy
+deploys unchanged.
 """
 
 from __future__ import annotations
@@ -31,13 +33,12 @@ from policies.rl.actor_critic import ActorCriticConfig, ActorCriticTrainer
 from policies.rl.networks import SlateActorCritic, mlp
 from policies.rl.normalization import RunningNorm
 from policies.rl.storage import minibatches, select
-from policies.rl.trainer import Transition
 from recgym.core.registry import register_policy
 from recgym.core.saved import RemembersArguments
 from recgym.errors import ConfigError
 
-HIDDEN_PARAMS_KEY = "_hidden_params"
-"""Private observation key carrying the identification targets through the rollout buffer; no network reads it."""
+HIDDEN_PARAMS_KEY = "hidden_params"
+"""Name of the identification targets in the privileged (training-only) channel."""
 
 
 @dataclasses.dataclass
@@ -172,34 +173,31 @@ class Sim2RecTrainer(ActorCriticTrainer):
             "identification_optimizer": self.identification_optimizer,
         }
 
-    def _with_targets(self, observation: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The observation plus each user's true parameters under ``HIDDEN_PARAMS_KEY`` (training only)."""
+    def privileged_targets(self) -> dict[str, torch.Tensor] | None:
+        """Each current user's true parameters: the identification target, known only in simulation."""
         if not self._hidden_param_names():
-            return observation
-        return observation | {HIDDEN_PARAMS_KEY: self.env.state.user.params}
-
-    def env_step(self, slate: torch.Tensor) -> Transition:
-        transition = super().env_step(slate)
-        self.observation = self._with_targets(self.observation)
-        return transition
+            return None
+        return {HIDDEN_PARAMS_KEY: self.env.state.user.params}
 
     def train_iteration(self) -> dict[str, float]:
-        self.observation = self._with_targets(self.observation)
         metrics = super().train_iteration()
         if self._hidden_param_names():
-            observations = {key: value.flatten(0, 1) for key, value in self.buffer.observations.items()}
-            self.target_norm.update(observations[HIDDEN_PARAMS_KEY])
-            self.network.history_encoder.step_norm.update(self.network.history_encoder.steps(observations))
+            samples = {
+                "observation": {key: value.flatten(0, 1) for key, value in self.buffer.observations.items()},
+                "privileged": {key: value.flatten(0, 1) for key, value in self.buffer.privileged.items()},
+            }
+            self.target_norm.update(samples["privileged"][HIDDEN_PARAMS_KEY])
+            self.network.history_encoder.step_norm.update(self.network.history_encoder.steps(samples["observation"]))
             if self.config.identification_coef > 0 and self.config.identification_epochs > 0:
-                metrics["identification_r2"] = self._fit_identification(observations)
+                metrics["identification_r2"] = self._fit_identification(samples)
         return metrics
 
-    def _identification_error(self, observation: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _identification_error(self, samples: dict[str, Any]) -> torch.Tensor:
         """Mean squared error of the predicted standardised parameters: 1 - R^2, averaged over parameters."""
-        predicted = self.network.identification_head(self.network.embed(observation))
-        return (predicted - self.target_norm(observation[HIDDEN_PARAMS_KEY])).square().mean()
+        predicted = self.network.identification_head(self.network.embed(samples["observation"]))
+        return (predicted - self.target_norm(samples["privileged"][HIDDEN_PARAMS_KEY])).square().mean()
 
-    def _fit_identification(self, observations: dict[str, torch.Tensor]) -> float:
+    def _fit_identification(self, samples: dict[str, Any]) -> float:
         """``identification_epochs`` passes of encoder and head over the rollout; the last pass's training R^2."""
         config = self.config
         num_samples = config.rollout_steps * config.num_users
@@ -207,7 +205,7 @@ class Sim2RecTrainer(ActorCriticTrainer):
         for _ in range(config.identification_epochs):
             errors = []
             for rows in minibatches(num_samples, config.num_minibatches, self.generator, self.device):
-                error = self._identification_error(select(observations, rows))
+                error = self._identification_error(select(samples, rows))
                 self.identification_optimizer.zero_grad(set_to_none=True)
                 error.backward()
                 nn.utils.clip_grad_norm_(self.identification_optimizer.param_groups[0]["params"], config.max_grad_norm)
@@ -216,7 +214,6 @@ class Sim2RecTrainer(ActorCriticTrainer):
         return 1.0 - float(torch.stack(errors).mean())
 
     def extra_loss(self, samples: dict[str, Any], logits: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        observation = samples["observation"]
-        if self.config.identification_coef == 0 or HIDDEN_PARAMS_KEY not in observation:
+        if self.config.identification_coef == 0 or "privileged" not in samples:
             return logits.new_zeros(())
-        return self.config.identification_coef * self._identification_error(observation)
+        return self.config.identification_coef * self._identification_error(samples)

@@ -20,6 +20,8 @@ class RolloutBuffer:
         self.observations: dict[str, torch.Tensor] = {}
         self.slates = torch.empty(0)
         self.contexts: torch.Tensor | None = None
+        self.privileged: dict[str, torch.Tensor] = {}
+        """Training-only truths about each step's users (e.g. Sim2Rec's hidden parameters), never an input."""
         self.log_probs = torch.zeros(steps, num_users, device=device)
         self.values = torch.zeros(steps, num_users, num_rewards, device=device)
         self.rewards = torch.zeros(steps, num_users, num_rewards, device=device)
@@ -42,8 +44,13 @@ class RolloutBuffer:
         reward: torch.Tensor,
         done: torch.Tensor,
         context: torch.Tensor | None = None,
+        privileged: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        """Store one step; ``reward`` and ``value`` are [B, R], ``context`` optional [B, D]."""
+        """Store one step; ``reward`` and ``value`` are [B, R], ``context`` optional [B, D].
+
+        ``privileged`` holds what only the simulator knows about these users; it is kept apart
+        from the observation so no network input and no deployed policy ever receives it.
+        """
         if not self.observations:
             self._allocate_like(observation, slate)
         step = self.position
@@ -54,6 +61,10 @@ class RolloutBuffer:
             if self.contexts is None:
                 self.contexts = torch.empty((self.steps, *context.shape), dtype=context.dtype, device=self.device)
             self.contexts[step] = context
+        for key, truth in (privileged or {}).items():
+            if key not in self.privileged:
+                self.privileged[key] = torch.empty((self.steps, *truth.shape), dtype=truth.dtype, device=self.device)
+            self.privileged[key][step] = truth
         self.log_probs[step] = log_prob
         self.values[step] = value
         self.rewards[step] = reward
@@ -75,6 +86,8 @@ class RolloutBuffer:
         }
         if self.contexts is not None:
             samples["context"] = self.contexts.flatten(0, 1)
+        if self.privileged:
+            samples["privileged"] = {key: value.flatten(0, 1) for key, value in self.privileged.items()}
         return samples
 
 

@@ -51,6 +51,26 @@ def test_acting_never_reads_the_hidden_parameters() -> None:
         assert torch.equal(policy.act(observation | {HIDDEN_PARAMS_KEY: hidden}, explore=False), plain)
 
 
+def test_hidden_parameters_reach_only_the_training_channel() -> None:
+    """The identification target travels in the buffer's privileged channel; no module ever receives it."""
+    trainer = make_trainer("sim2rec", **SMALL_FAMILY, num_users=8, rollout_steps=4, total_steps=64)
+    observed_keys = set(trainer.env.single_observation_space.spaces)
+    seen: list[set[str]] = []
+
+    def record(module: torch.nn.Module, arguments: tuple) -> None:
+        seen.extend(set(argument) for argument in arguments if isinstance(argument, dict))
+
+    for module in trainer.network.modules():
+        module.register_forward_pre_hook(record)
+    trainer.train(progress=False)
+    policy = trainer.policy()
+    policy.act(trainer.env.observe(trainer.env.state), explore=False)
+    assert seen and all(keys <= observed_keys for keys in seen), [keys - observed_keys for keys in seen]
+    targets = trainer.buffer.privileged[HIDDEN_PARAMS_KEY]
+    assert targets.shape == (4, 8, len(trainer.env.simulator.distribution.names)) and targets.std() > 0
+    assert torch.equal(trainer.privileged_targets()[HIDDEN_PARAMS_KEY], trainer.env.state.user.params)
+
+
 def test_resume_continues_identically(tmp_path) -> None:
     settings = dict(SMALL_FAMILY, num_users=16, rollout_steps=8, checkpoint_every=1)
     uninterrupted = make_trainer("sim2rec", **settings, total_steps=16 * 8 * 4)
