@@ -19,6 +19,7 @@ import dataclasses
 import torch
 
 from recgym.core import random
+from recgym.core.session import SESSION_COLUMNS
 from recgym.core.simulator import (
     NON_NEGATIVE,
     POSITIVE,
@@ -127,18 +128,16 @@ def advance_sessions(
 def observe_session(session: SessionState, params: RetentionParams) -> torch.Tensor:
     """What a recommender knows about each user's sessions, [B, 4]: all of it is logged in real systems.
 
-    Columns: fraction of the horizon elapsed, session index / 100, steps in this session / 100,
-    and the last absence in units of ``return_gap_days``.
+    Columns (``recgym.core.session.SESSION_COLUMNS``): fraction of the horizon elapsed, session
+    index / 100, steps in this session / 100, and the last absence in units of ``return_gap_days``.
     """
-    return torch.stack(
-        [
-            (session.clock_days / params.horizon_days).clamp(0.0, 1.0),
-            session.session_index.to(torch.float32) / _SESSION_STEP_SCALE,
-            session.session_step.to(torch.float32) / _SESSION_STEP_SCALE,
-            session.last_gap_days / params.return_gap_days,
-        ],
-        dim=1,
-    )
+    columns = {
+        "horizon_elapsed": (session.clock_days / params.horizon_days).clamp(0.0, 1.0),
+        "session_index": session.session_index.to(torch.float32) / _SESSION_STEP_SCALE,
+        "session_step": session.session_step.to(torch.float32) / _SESSION_STEP_SCALE,
+        "last_gap": session.last_gap_days / params.return_gap_days,
+    }
+    return torch.stack([columns[name] for name in SESSION_COLUMNS], dim=1)
 
 
 SESSION_OBSERVATION_SPEC = FeatureSpec((4,), 0.0, float("inf"))

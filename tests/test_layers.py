@@ -105,3 +105,38 @@ def test_core_imports_nothing_of_ours_above_it() -> None:
         if layer_of(importer) in ("recgym.core", "recgym.errors") and LAYERS[layer_of(imported)] > 0
     )
     assert not above, above
+
+
+PRIVILEGED_READERS = {"policies.rl.sim2rec"}
+"""Policies allowed to read the simulator behind an env: Sim2Rec's trainer reads each user's true
+parameters as its identification target, and passes them only through the training-only channel
+(``ActorCriticTrainer.privileged_targets``; ``tests/policies/rl/test_sim2rec.py`` checks no module sees them)."""
+
+
+def simulator_readers() -> set[str]:
+    """Modules of ``policies/`` that reach an env's simulator (``.simulator``) or its users' state (``.state.user``)."""
+    found = set()
+    for path in (ROOT / "policies").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            reads_simulator = isinstance(node, ast.Attribute) and node.attr == "simulator"
+            reads_users = (
+                isinstance(node, ast.Attribute)
+                and node.attr == "user"
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "state"
+            )
+            named = (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "getattr"
+                and len(node.args) > 1
+                and getattr(node.args[1], "value", None) == "simulator"
+            )
+            if reads_simulator or reads_users or named:
+                found.add(module)
+    return found
+
+
+def test_policies_never_reach_into_a_simulator() -> None:
+    """A policy sees observations and the env's public item topics; only the listed trainers read more."""
+    assert simulator_readers() == PRIVILEGED_READERS

@@ -264,6 +264,18 @@ class RecVectorEnv(VectorEnv):
         observation.update(self.simulator.observe(state.user))
         return observation
 
+    @property
+    def item_topics(self) -> tuple[torch.Tensor, int] | None:
+        """Each catalog item's topic [N] and the number of topics: public metadata a recommender has.
+
+        The one item attribute besides ``candidate_features`` a policy may read (hidden ones such
+        as quality stay in the simulator); None when the catalog has no topics.
+        """
+        catalog = getattr(self.simulator, "catalog", None)
+        if catalog is None or getattr(catalog, "topic", None) is None:
+            return None
+        return catalog.topic, int(catalog.num_topics)
+
     # -- gymnasium API --------------------------------------------------------------------------
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None

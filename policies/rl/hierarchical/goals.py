@@ -6,10 +6,10 @@ import dataclasses
 
 import torch
 
+from recgym.core.session import SESSION_STEP
+
 NOVELTY_GOALS = ("stay with topics the user already knows", "explore topics that are new to the user")
 """Descriptions of the two novelty goals: 0 familiar, 1 explore."""
-_SESSION_STEP_COLUMN = 2
-"""Column of ``observation['session']`` holding steps-in-session / 100 (``retention.observe_session``)."""
 _UNTIMED_AGE_SCALE = 100.0
 """Divides a goal's age in the high level's input when there is no period to divide by."""
 
@@ -140,7 +140,7 @@ class GoalSchedule:
         """
         started = self.new_episode(observation)
         if self.on_session and "session" in observation:
-            started = started | (observation["session"][:, _SESSION_STEP_COLUMN] == 0)
+            started = started | (observation["session"][:, SESSION_STEP] == 0)
         due = (age < 0) | ((age > 0) & started)
         if self.period > 0:
             due = due | (age >= self.period)

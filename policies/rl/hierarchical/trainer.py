@@ -45,20 +45,21 @@ class HierarchicalTrainer(ActorCriticTrainer):
     # -- building -----------------------------------------------------------------------------------------
     def build(self) -> None:
         config = self.config
-        catalog = getattr(self.env.simulator, "catalog", None)
-        if catalog is None or getattr(catalog, "topic", None) is None:
+        item_topics = self.env.item_topics
+        if item_topics is None:
             raise ConfigError(f"{config.env_id} has no catalog with item topics; hierarchical goals need them.")
+        topics, num_topics = item_topics
         has_sessions = "session" in self.env.single_observation_space.spaces
         if config.period == 0 and not has_sessions:
             raise ConfigError(
                 f"HierarchicalConfig.period=0 re-plans only at session starts, but {config.env_id} has no sessions; "
                 "set period > 0."
             )
-        self.item_topics = catalog.topic.to(self.device)
-        self.goal_space = GoalSpace(config.goal_kind, catalog.num_topics)
+        self.item_topics = topics.to(self.device)
+        self.goal_space = GoalSpace(config.goal_kind, num_topics)
         self.schedule = GoalSchedule(config.period, config.replan_on_session and has_sessions)
         super().build()
-        feature_size = GoalController.feature_size(self.network.encoder.user_input_size, catalog.num_topics)
+        feature_size = GoalController.feature_size(self.network.encoder.user_input_size, num_topics)
         self.planner: GoalPolicyNetwork | LLMGoalPlanner
         if config.planner == "learned":
             num_goals = self.goal_space.num_goals
