@@ -42,12 +42,10 @@ FORBIDDEN_ACROSS = {("simulators", "policies"), ("policies", "simulators")}
 """Simulators and policies share a rank but must never import each other (a policy never sees users)."""
 
 KNOWN_UPWARD = {
-    "policies.sb3 -> recgym.wrappers.sb3",
     "recgym.sweep.request -> scenarios.loader",
     "recgym.sweep.sweep -> scenarios.loader",
 }
-"""Imports against the layers, as of 2026-12-04: the SB3 policy names the SB3 wrapper that adapts its
-observations, and sweeps load scenario files."""
+"""Imports against the layers, as of 2026-12-04: sweeps load scenario files (the loader sits above them)."""
 
 
 def layer_of(module: str) -> str:

@@ -7,11 +7,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 from gymnasium.vector import VectorWrapper
 from gymnasium.vector.utils import batch_space
 
+from recgym.core.observation import flatten_observation
 from recgym.errors import ConfigError
 
 DEFAULT_EXCLUDED = ("candidate_ids",)
@@ -33,15 +33,6 @@ def flat_space(observation_space: spaces.Dict, keys: Sequence[str]) -> spaces.Bo
 def flat_keys(observation_space: spaces.Dict, keys: Sequence[str] | None) -> list[str]:
     """The keys to flatten: those given, or every key but the categorical ones."""
     return list(keys) if keys is not None else [key for key in observation_space.spaces if key not in DEFAULT_EXCLUDED]
-
-
-def flatten_observation(observation: dict[str, Any], keys: Sequence[str], batched: bool) -> Any:
-    """Concatenate ``keys`` of a (batched or single) observation along the last axis."""
-    lead = 1 if batched else 0
-    parts = [observation[key].reshape(*observation[key].shape[:lead], -1) for key in keys]
-    if isinstance(parts[0], torch.Tensor):
-        return torch.cat([part.to(torch.float32) for part in parts], dim=-1)
-    return np.concatenate([part.astype(np.float32) for part in parts], axis=-1)
 
 
 class FlattenObservation(gym.ObservationWrapper):
