@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from recgym.core.rollout import EpisodeTotals, evaluate_policy
+from recgym.core.rollout import EpisodeTotals, StepRecord, evaluate_policy
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
 from recgym.eval.regret import oracle_slate
@@ -115,8 +115,8 @@ class SlateStatistics:
             chosen = env.expected_slate_reward(slate).to(torch.float64)
             self.regret += weight * (best - chosen)
 
-    def after_step(self, response: Any, active: torch.Tensor) -> None:
-        self.session_ends += (active & response.left).to(torch.float64)
+    def after_step(self, step: StepRecord) -> None:
+        self.session_ends += (step.active & step.response.left).to(torch.float64)
 
 
 def intra_list_diversity(embeddings: torch.Tensor) -> torch.Tensor:

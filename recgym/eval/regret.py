@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from recgym.core.rollout import StepRecord, roll_out
 from recgym.core.slate import top_k_slate
 from recgym.envs.vector_env import RecVectorEnv
 from recgym.errors import ConfigError
@@ -83,26 +84,35 @@ def learning_curve(
     """
     if num_steps <= 0:
         raise ConfigError(f"num_steps must be positive; got {num_steps}.")
-    observation, _ = env.reset(seed=seed)
-    # Per-step means stay on the env's device until the end: no host round trip per step.
-    rewards = torch.zeros(num_steps, dtype=torch.float64, device=env.device)
-    expected, best = (torch.full_like(rewards, 0.0 if oracle else math.nan) for _ in range(2))
-    reset_users = getattr(policy, "reset_users", None)
-    for step in range(num_steps):
-        slate = policy.act(observation, explore=explore)
-        if oracle:
-            expected[step] = env.expected_slate_reward(slate).mean(dtype=torch.float64)
-            best[step] = env.expected_slate_reward(oracle_slate(env)).mean(dtype=torch.float64)
-        next_observation, reward, terminated, truncated, info = env.step(slate)
-        if learn:
-            policy.update(observation, slate, info["response"])
-        rewards[step] = reward.mean(dtype=torch.float64)
-        done = terminated | truncated
-        if reset_users is not None and bool(done.any()):
-            reset_users(done)
-        observation = next_observation
-        if on_step is not None:
-            on_step(step + 1, num_steps)
-    if oracle and not math.isfinite(float(expected.sum())):
+    curve = _CurveObserver(num_steps, env.device, oracle)
+    roll_out(
+        env,
+        lambda observation: policy.act(observation, explore=explore),
+        seed=seed,
+        num_steps=num_steps,
+        learn=policy.update if learn else None,
+        reset_users=getattr(policy, "reset_users", None),
+        observers=[curve],
+        on_step=on_step,
+    )
+    if oracle and not math.isfinite(float(curve.expected.sum())):
         raise ConfigError("The simulator's oracle returned non-finite expected rewards.")
-    return LearningCurve(rewards.cpu(), expected.cpu(), best.cpu())
+    return LearningCurve(curve.rewards.cpu(), curve.expected.cpu(), curve.best.cpu())
+
+
+class _CurveObserver:
+    """Per-step means over users of realised, expected and oracle reward; they stay on the env's device."""
+
+    def __init__(self, num_steps: int, device: torch.device, oracle: bool) -> None:
+        self.rewards = torch.zeros(num_steps, dtype=torch.float64, device=device)
+        self.expected, self.best = (torch.full_like(self.rewards, 0.0 if oracle else math.nan) for _ in range(2))
+        self.oracle, self.step = oracle, 0
+
+    def before_step(self, env: Any, observation: Any, slate: torch.Tensor, active: torch.Tensor) -> None:
+        if self.oracle:
+            self.expected[self.step] = env.expected_slate_reward(slate).mean(dtype=torch.float64)
+            self.best[self.step] = env.expected_slate_reward(oracle_slate(env)).mean(dtype=torch.float64)
+
+    def after_step(self, step: StepRecord) -> None:
+        self.rewards[self.step] = step.reward.mean(dtype=torch.float64)
+        self.step += 1

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from recgym.core.rollout import MetricSummary
+from recgym.core.rollout import MetricSummary, StepRecord, roll_out
 from recgym.errors import ConfigError
 from recgym.eval.ope.logged import POSITION_REWARDS, LoggedBandit
 
@@ -51,37 +51,46 @@ def collect_log(
         raise ConfigError(f"num_steps must be positive; got {num_steps}.")
     if position_reward not in POSITION_REWARDS:
         raise ConfigError(f"Unknown position_reward {position_reward!r}; use one of {POSITION_REWARDS}.")
-    oracle_env = env.unwrapped
-    observation, _ = env.reset(seed=seed)
-    observations, slates, propensities, position_propensities, position_rewards, rewards, oracles = (
-        [] for _ in range(7)
-    )
-    users = torch.arange(oracle_env.num_envs, device=observation["candidate_features"].device)
-    for _ in range(num_steps):
-        slate = behaviour.sample(observation)
-        propensities.append(behaviour.propensity(observation, slate))
-        marginals = behaviour.position_marginals(observation)
-        position_propensities.append(marginals.gather(2, slate.unsqueeze(2)).squeeze(2))
-        if record_oracle:
-            oracles.append(oracle_env.expected_reward().to(torch.float64))
-        next_observation, reward, _, _, info = env.step(slate)
-        response = info["response"]
-        behaviour.update(observation, slate, response)
-        observations.append(observation)
-        slates.append(slate)
-        position_rewards.append(getattr(response, position_reward).to(torch.float64))
-        rewards.append(torch.as_tensor(reward, dtype=torch.float64, device=slate.device))
-        observation = next_observation
+    rows = _LogObserver(behaviour, position_reward, record_oracle)
+    roll_out(env, behaviour.sample, seed=seed, num_steps=num_steps, learn=behaviour.update, observers=[rows])
+    users = torch.arange(env.unwrapped.num_envs, device=rows.slates[0].device)
     return LoggedBandit(
-        observations=_concatenate(observations),
-        slates=torch.cat(slates),
-        propensities=torch.cat(propensities),
-        position_propensities=torch.cat(position_propensities),
-        position_rewards=torch.cat(position_rewards),
-        rewards=torch.cat(rewards),
-        oracle_rewards=torch.cat(oracles) if record_oracle else None,
+        observations=_concatenate(rows.observations),
+        slates=torch.cat(rows.slates),
+        propensities=torch.cat(rows.propensities),
+        position_propensities=torch.cat(rows.position_propensities),
+        position_rewards=torch.cat(rows.position_rewards),
+        rewards=torch.cat(rows.rewards),
+        oracle_rewards=torch.cat(rows.oracles) if record_oracle else None,
         groups=users.repeat(num_steps),
     )
+
+
+class _LogObserver:
+    """Each step's row of the log: propensities (exact, from the behaviour) before the env answers, outcomes after."""
+
+    def __init__(self, behaviour: SlateDistribution, position_reward: str, record_oracle: bool) -> None:
+        self.behaviour, self.position_reward, self.record_oracle = behaviour, position_reward, record_oracle
+        self.observations: list[dict[str, torch.Tensor]] = []
+        self.slates: list[torch.Tensor] = []
+        self.propensities: list[torch.Tensor] = []
+        self.position_propensities: list[torch.Tensor] = []
+        self.position_rewards: list[torch.Tensor] = []
+        self.rewards: list[torch.Tensor] = []
+        self.oracles: list[torch.Tensor] = []
+
+    def before_step(self, env: Any, observation: dict[str, torch.Tensor], slate: torch.Tensor, active: Any) -> None:
+        self.propensities.append(self.behaviour.propensity(observation, slate))
+        marginals = self.behaviour.position_marginals(observation)
+        self.position_propensities.append(marginals.gather(2, slate.unsqueeze(2)).squeeze(2))
+        if self.record_oracle:
+            self.oracles.append(env.unwrapped.expected_reward().to(torch.float64))
+
+    def after_step(self, step: StepRecord) -> None:
+        self.observations.append(step.observation)
+        self.slates.append(step.slate)
+        self.position_rewards.append(getattr(step.response, self.position_reward).to(torch.float64))
+        self.rewards.append(torch.as_tensor(step.reward, dtype=torch.float64, device=step.slate.device))
 
 
 def on_policy_value(env: Any, target: SlateDistribution | Any, num_steps: int, seed: int = 0) -> MetricSummary:
@@ -101,12 +110,19 @@ def on_policy_value(env: Any, target: SlateDistribution | Any, num_steps: int, s
     """
     if num_steps <= 0:
         raise ConfigError(f"num_steps must be positive; got {num_steps}.")
-    draw = _slate_drawer(target)
-    oracle_env = env.unwrapped
-    observation, _ = env.reset(seed=seed)
-    values = []
-    for _ in range(num_steps):
-        slate = draw(observation)
-        values.append(oracle_env.expected_slate_reward(slate).to(torch.float64))
-        observation, *_ = env.step(slate)
-    return MetricSummary.of(torch.cat(values))
+    values = _TrueValueObserver()
+    roll_out(env, _slate_drawer(target), seed=seed, num_steps=num_steps, observers=[values])
+    return MetricSummary.of(torch.cat(values.values))
+
+
+class _TrueValueObserver:
+    """The oracle's expected reward of each slate shown, before the env answers."""
+
+    def __init__(self) -> None:
+        self.values: list[torch.Tensor] = []
+
+    def before_step(self, env: Any, observation: Any, slate: torch.Tensor, active: Any) -> None:
+        self.values.append(env.unwrapped.expected_slate_reward(slate).to(torch.float64))
+
+    def after_step(self, step: StepRecord) -> None:
+        pass
